@@ -1,0 +1,1 @@
+"""Trailmark: a self-hosted, tamper-evident audit trail service."""

@@ -1,0 +1,141 @@
+"""Application settings, read once from the environment (and `.env`)."""
+
+import json
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+DEVELOPMENT_PEPPER = "trailmark-development-pepper-change-me"
+
+
+class Settings(BaseSettings):
+    """Every setting Trailmark reads. The README's configuration table is checked against it."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development",
+        description=(
+            "Deployment environment. `production` refuses to start with the development "
+            "`API_KEY_PEPPER`."
+        ),
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL (`postgresql://user:pass@host:5432/db`). Unset: the start command "
+            "runs an embedded PostgreSQL under `.data/` and sets it."
+        ),
+    )
+    database_pool_size: int = Field(default=10, ge=1, description="Connections kept in the pool.")
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Extra connections allowed above the pool size."
+    )
+    database_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a free pooled connection."
+    )
+    database_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Seconds to wait when opening a database connection."
+    )
+    database_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="Server-side statement timeout (0 disables it)."
+    )
+    database_retry_after_seconds: int = Field(
+        default=5, ge=1, description="`Retry-After` sent with 503 when the database is down."
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of JSON log lines written to stdout."
+    )
+    access_log: bool = Field(default=True, description="Write one JSON line per request.")
+
+    docs_enabled: bool = Field(
+        default=True, description="Serve `/docs`, `/redoc` and `/openapi.json`."
+    )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, as a JSON list. Empty: CORS is off.",
+    )
+    max_body_bytes: int = Field(
+        default=1 * MIB, ge=1, description="Largest accepted request body, in bytes."
+    )
+    max_batch_body_bytes: int = Field(
+        default=16 * MIB, ge=1, description="Largest accepted body for batch ingest, in bytes."
+    )
+    gzip_minimum_bytes: int = Field(
+        default=1024, ge=0, description="Responses at least this large are gzip-compressed."
+    )
+
+    api_key_pepper: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_PEPPER),
+        description=(
+            "Server-side secret mixed into API key hashes (HMAC-SHA-256). Set a long random "
+            "value in production; changing it invalidates every key."
+        ),
+    )
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _no_wildcard_with_credentials(cls, origins: list[str]) -> list[str]:
+        # A wildcard would let any web page read audit data with a user's browser.
+        if "*" in origins:
+            raise ValueError("cors_allow_origins must list explicit origins, not '*'")
+        return origins
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_pepper(self) -> "Settings":
+        if (
+            self.environment == "production"
+            and self.api_key_pepper.get_secret_value() == DEVELOPMENT_PEPPER
+        ):
+            raise ValueError("set API_KEY_PEPPER to a long random value in production")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        """The database URL with the asyncpg driver SQLAlchemy needs."""
+        if self.database_url is None:
+            raise RuntimeError(
+                "DATABASE_URL is not set: start Trailmark with `python3 tasks.py start`, "
+                "which runs an embedded PostgreSQL, or point DATABASE_URL at a server."
+            )
+        return to_async_url(self.database_url.get_secret_value())
+
+
+def to_async_url(url: str) -> str:
+    """Rewrite `postgresql://` or `postgres://` URLs to the asyncpg dialect."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def settings_reference() -> str:
+    """The Markdown table of every setting (the README embeds it; a test keeps them equal)."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default: object = field.default_factory()  # type: ignore[call-arg]
+        else:
+            default = field.default
+        if isinstance(default, SecretStr):
+            shown = "(development value)"
+        elif default is None:
+            shown = "(unset)"
+        else:
+            shown = f"`{json.dumps(default) if isinstance(default, list | bool) else default}`"
+        rows.append(f"| `{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,192 @@
+"""The application factory and its lifespan."""
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.responses import Response
+
+from src.config import Settings, get_settings
+from src.database import create_engine, create_sessionmaker
+from src.exceptions import UnhandledErrorMiddleware, register_exception_handlers
+from src.health.router import router as health_router
+from src.logging import configure_logging
+from src.metrics import Metrics
+from src.middleware import (
+    AccessLogMiddleware,
+    ContentLengthGuardMiddleware,
+    SecurityHeadersMiddleware,
+)
+from src.migrations import head_revision
+
+API_VERSION = "1.0.0"
+API_PREFIX = "/api/v1"
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+DESCRIPTION = """
+Trailmark records audit events sent by your services, chains each tenant's events with
+SHA-256 so any later edit is detectable, and serves them back through filters, a search
+language, streaming export, statistics and integrity verification.
+
+Authenticate with `Authorization: Bearer <api key>`. Every error is
+`application/problem+json` (RFC 9457) with a stable `code` and the `request_id`.
+"""
+
+TAGS = [
+    {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
+    {"name": "meta", "description": "What this service is and where its documentation lives."},
+]
+
+
+class State(TypedDict):
+    """What the lifespan shares with every request (as `request.state`)."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+class ServiceInfo(BaseModel):
+    name: str = Field(description="The service name.", examples=["Trailmark"])
+    version: str = Field(description="The API version.", examples=[API_VERSION])
+    docs: str | None = Field(description="Swagger UI, when enabled.", examples=["/docs"])
+    openapi: str | None = Field(description="The OpenAPI document.", examples=["/openapi.json"])
+
+
+def body_limits_by_path(settings: Settings) -> dict[str, int]:
+    """Routes whose body limit differs from `max_body_bytes` (each route also declares it)."""
+    return {}
+
+
+def _is_sane_request_id(value: str) -> bool:
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. Nothing connects until the lifespan starts."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        engine = create_engine(settings)
+        metrics.watch_engine(engine)
+        try:
+            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine)}
+        finally:
+            metrics.watch_engine(None)
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Trailmark",
+        version=API_VERSION,
+        summary="A self-hosted, tamper-evident audit trail.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.expected_revision = head_revision()
+
+    register_exception_handlers(app)
+    # Added innermost first: the last one added is the outermost.
+    app.add_middleware(
+        UnhandledErrorMiddleware, retry_after_seconds=settings.database_retry_after_seconds
+    )
+    app.add_middleware(
+        ContentLengthGuardMiddleware,
+        default_limit=settings.max_body_bytes,
+        limits_by_path=body_limits_by_path(settings),
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "X-Request-ID",
+                "Location",
+                "ETag",
+                "Idempotent-Replayed",
+                "Retry-After",
+            ],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware, metrics=metrics, log_requests=settings.access_log)
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        generator=lambda: uuid.uuid4().hex,
+        validator=_is_sane_request_id,
+    )
+
+    app.include_router(health_router)
+    app.include_router(_meta_router(settings, metrics))
+    app.include_router(_api_router(), max_body_size=settings.max_body_bytes)
+    return app
+
+
+def _api_router() -> APIRouter:
+    """Everything under `/api/v1`: the domains' routers."""
+    return APIRouter(prefix=API_PREFIX)
+
+
+def _meta_router(settings: Settings, metrics: Metrics) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/",
+        tags=["meta"],
+        summary="Service information",
+        description="The service name, API version and where the documentation is.",
+        response_model=ServiceInfo,
+    )
+    async def root() -> ServiceInfo:
+        return ServiceInfo(
+            name="Trailmark",
+            version=API_VERSION,
+            docs="/docs" if settings.docs_enabled else None,
+            openapi="/openapi.json" if settings.docs_enabled else None,
+        )
+
+    @router.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        description=(
+            "Request counts and latency histograms by method, route template and status, "
+            "and database pool gauges, in the Prometheus text format."
+        ),
+        response_class=Response,
+        responses={
+            200: {
+                "content": {CONTENT_TYPE_LATEST: {"example": "trailmark_http_requests_total 1.0"}}
+            }
+        },
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

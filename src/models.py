@@ -1,0 +1,1 @@
+"""Imports every domain's tables, so Alembic and the tests see the whole metadata."""

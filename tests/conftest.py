@@ -1,0 +1,101 @@
+"""Fixtures shared by every test: a real PostgreSQL, a migrated database, the real app.
+
+The database server is the project's embedded PostgreSQL (kept under `.data/test-pg`), or
+the server at `TEST_DATABASE_URL`. Each run gets a fresh database built by
+`alembic upgrade head`; tests that touch it see empty tables (truncated after each test).
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from src.config import Settings, to_async_url
+from src.devdb import EmbeddedPostgres, create_database, drop_database
+from src.main import create_app
+from src.migrations import upgrade_to_head
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def database_server_url() -> Iterator[str]:
+    """A PostgreSQL server for this run (its maintenance database's URL)."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedPostgres(ROOT / ".data" / "test-pg")
+    yield server.url()
+    # Left running would be faster next time, but a test run must not leave processes behind.
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server_url: str) -> Iterator[str]:
+    """A database of this run's own, migrated to head, dropped at the end."""
+    name = f"trailmark_test_{uuid.uuid4().hex[:12]}"
+    url = asyncio.run(create_database(database_server_url, name))
+    upgrade_to_head(url)
+    yield url
+    asyncio.run(drop_database(database_server_url, name))
+
+
+async def truncate_all(url: str) -> None:
+    """Empty every application table (the schema and `alembic_version` stay)."""
+    engine = create_async_engine(to_async_url(url))
+    try:
+        async with engine.begin() as connection:
+            tables = (
+                (
+                    await connection.execute(
+                        text(
+                            "SELECT quote_ident(tablename) FROM pg_tables "
+                            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if tables:
+                await connection.execute(
+                    text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings' init-only option
+        environment="test",
+        database_url=SecretStr(database_url),
+        api_key_pepper=SecretStr("test-pepper-not-secret"),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    """The real application (its lifespan runs inside `client`)."""
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process; tables are emptied afterwards."""
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://trailmark.test") as http:
+            yield http
+    await truncate_all(database_url)

@@ -1,0 +1,29 @@
+import httpx
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/healthz")
+    await client.get("/no/such/thing")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'trailmark_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in text
+    # Unknown paths share one label, so scanners cannot blow up the series count.
+    assert (
+        'trailmark_http_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    )
+    assert "/no/such/thing" not in text
+    assert (
+        'trailmark_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"'
+        in text
+    )
+
+
+async def test_metrics_report_the_database_pool(client: httpx.AsyncClient) -> None:
+    await client.get("/readyz")
+    text = (await client.get("/metrics")).text
+    for gauge in ("pool_size", "pool_checked_out", "pool_checked_in", "pool_overflow"):
+        assert f"trailmark_db_{gauge} " in text
+    assert "trailmark_db_pool_size 10.0" in text

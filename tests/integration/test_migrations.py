@@ -1,0 +1,69 @@
+"""Migrations are what build the schema; they must go up, down and up again cleanly."""
+
+import asyncio
+import re
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from src.config import to_async_url
+from src.devdb import create_database, drop_database
+from src.migrations import downgrade_to_base, head_revision, upgrade_to_head
+
+
+async def _snapshot(url: str) -> tuple[set[str], set[str]]:
+    engine = create_async_engine(to_async_url(url))
+    try:
+        async with engine.connect() as connection:
+            tables = set(
+                (
+                    await connection.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            revisions: set[str] = set()
+            if "alembic_version" in tables:
+                revisions = set(
+                    (await connection.execute(text("SELECT version_num FROM alembic_version")))
+                    .scalars()
+                    .all()
+                )
+            return tables, revisions
+    finally:
+        await engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade_round_trip(database_server_url: str) -> None:
+    name = f"trailmark_migrations_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(create_database(database_server_url, name))
+    try:
+        upgrade_to_head(url)
+        tables_at_head, revisions = asyncio.run(_snapshot(url))
+        assert revisions == {head_revision()}
+
+        downgrade_to_base(url)
+        tables_at_base, revisions = asyncio.run(_snapshot(url))
+        assert revisions == set()
+        assert tables_at_base <= {"alembic_version"}
+
+        upgrade_to_head(url)
+        tables_again, revisions = asyncio.run(_snapshot(url))
+        assert revisions == {head_revision()}
+        assert tables_again == tables_at_head
+    finally:
+        asyncio.run(drop_database(database_server_url, name))
+
+
+def test_migration_files_are_date_named() -> None:
+    from src.migrations import PROJECT_ROOT
+
+    names = [path.name for path in (PROJECT_ROOT / "alembic" / "versions").glob("*.py")]
+    assert names
+    for file_name in names:
+        date, _, slug = file_name.partition("_")
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date), file_name
+        assert re.fullmatch(r"[a-z0-9_]+\.py", slug), file_name
