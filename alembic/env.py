@@ -3,12 +3,12 @@
 import asyncio
 import logging.config
 
+from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 import src.models  # noqa: F401  (registers every table on the metadata)
-from alembic import context
 from src.config import get_settings, to_async_url
 from src.database import metadata
 

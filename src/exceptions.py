@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -270,9 +271,38 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path (Starlette names only the first route's)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers a body that is not UTF-8 with a bare 400; it is just as much "not
+        # JSON" as a syntax error, so it gets the same 422 as one.
+        issue = ValidationIssue(
+            loc=["body"], msg="The body is not UTF-8 JSON.", type="json_invalid"
+        )
+        return problem_response(
+            request,
+            status=422,
+            code="validation_error",
+            detail="The request body is not valid JSON.",
+            errors=[issue],
+        )
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
     detail = _HTTP_DETAILS.get(status) or (exc.detail if isinstance(exc.detail, str) else None)
     return problem_response(
@@ -280,7 +310,7 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         status=status,
         code=code,
         detail=detail or HTTPStatus(status).phrase,
-        headers=exc.headers,
+        headers=headers,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
+from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
 from src.exceptions import UnhandledErrorMiddleware, register_exception_handlers
@@ -27,6 +28,7 @@ from src.middleware import (
     SecurityHeadersMiddleware,
 )
 from src.migrations import head_revision
+from src.pagination import CursorCodec
 
 API_VERSION = "1.0.0"
 API_PREFIX = "/api/v1"
@@ -43,6 +45,13 @@ Authenticate with `Authorization: Bearer <api key>`. Every error is
 """
 
 TAGS = [
+    {
+        "name": "keys",
+        "description": (
+            "API keys (admin only). Keys are `tm_<public id>_<secret>`, shown once, stored as a "
+            "keyed hash; each is bound to one tenant, or to none for `admin`."
+        ),
+    },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
     {"name": "meta", "description": "What this service is and where its documentation lives."},
 ]
@@ -101,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.expected_revision = head_revision()
+    app.state.cursor_codec = CursorCodec(settings.api_key_pepper.get_secret_value().encode())
 
     register_exception_handlers(app)
     # Added innermost first: the last one added is the outermost.
@@ -150,7 +160,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _api_router() -> APIRouter:
     """Everything under `/api/v1`: the domains' routers."""
-    return APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(keys_router)
+    return router
 
 
 def _meta_router(settings: Settings, metrics: Metrics) -> APIRouter:

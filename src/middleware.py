@@ -27,15 +27,21 @@ _DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (`/api/v1/keys/{key_id}`), never the raw path.
+    """The matched route's full path template (`/api/v1/keys/{key_id}`), never the raw path.
 
-    FastAPI records API routes in the scope; its plain documentation routes are not, so
-    those few fixed paths are named as they are (bounded, unlike arbitrary unknown paths).
+    FastAPI (0.16x) records a route of an included router in `scope["route"]` without the
+    router's prefix; the full template sits in its route context, which is read when present
+    (a test pins this, so an upgrade that moves it fails loudly instead of mislabelling).
+    Plain documentation routes are not recorded at all: those few fixed paths are named as
+    they are (bounded, unlike arbitrary unknown paths).
     """
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    full_path = getattr(context, "path", None)
+    if isinstance(full_path, str):
+        return full_path
+    route_path = getattr(scope.get("route"), "path", None)
+    if isinstance(route_path, str):
+        return route_path
     if scope["path"] in _DOCS_PATHS or scope["path"] == "/openapi.json":
         return str(scope["path"])
     return UNMATCHED_ROUTE

@@ -1,1 +1,5 @@
 """Imports every domain's tables, so Alembic and the tests see the whole metadata."""
+
+from src.auth.models import ApiKey, Tenant
+
+__all__ = ["ApiKey", "Tenant"]

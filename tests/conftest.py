@@ -13,16 +13,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from src.auth.schemas import KeyCreated
 from src.config import Settings, to_async_url
 from src.devdb import EmbeddedPostgres, create_database, drop_database
 from src.main import create_app
 from src.migrations import upgrade_to_head
+from tests.support.clients import app_client
+from tests.support.keys import bearer, make_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +88,27 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test database, for arranging and inspecting data directly."""
+    engine = create_async_engine(to_async_url(database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def admin_key(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> KeyCreated:
+    return await make_key(engine, settings.api_key_pepper, name="test admin")
+
+
+@pytest.fixture
+def admin(admin_key: KeyCreated) -> dict[str, str]:
+    """Authorization headers of an admin key."""
+    return bearer(admin_key)
+
+
+@pytest.fixture
 def app(settings: Settings) -> FastAPI:
     """The real application (its lifespan runs inside `client`)."""
     return create_app(settings)
@@ -94,8 +117,6 @@ def app(settings: Settings) -> FastAPI:
 @pytest.fixture
 async def client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process; tables are emptied afterwards."""
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://trailmark.test") as http:
-            yield http
+    async with app_client(app) as http:
+        yield http
     await truncate_all(database_url)

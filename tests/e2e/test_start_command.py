@@ -1,54 +1,33 @@
 """The start command, as a person runs it: a real uvicorn process, then Ctrl-C."""
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.e2e.service import start_service, stop_service
 
 
 @pytest.mark.slow
-def test_start_serves_docs_and_stops_cleanly_on_ctrl_c(database_url: str) -> None:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "src.cli", "dev", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+def test_start_serves_docs_prints_a_key_and_stops_on_ctrl_c(
+    database_url: str, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "dev-admin-key"
+    process, base = start_service(database_url, key_file, output=subprocess.PIPE)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            assert time.monotonic() < deadline, "the service did not start in 30 s"
-            time.sleep(0.2)
-        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         docs = httpx.get(f"{base}/docs", timeout=5)
         assert docs.status_code == 200
         assert "swagger-ui" in docs.text
+        dev_key = key_file.read_text().strip()
+        assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+        keys = httpx.get(
+            f"{base}/api/v1/keys", headers={"Authorization": f"Bearer {dev_key}"}, timeout=5
+        )
+        assert keys.status_code == 200
     finally:
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=20)[0].decode()
+        output = stop_service(process)
     assert process.returncode == 0, output
+    assert f"Development admin key (new, kept in {key_file})" in output
+    assert dev_key in output

@@ -104,3 +104,17 @@ class TestUnhandledErrors:
         assert crash_logs, "the traceback must be logged"
         assert crash_logs[0].exc_info is not None
         assert crash_logs[0].exc_info[0] is RuntimeError
+
+
+async def test_body_that_is_not_utf8_is_422_like_any_bad_json(
+    probed_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        "/_probe/echo",
+        content=b'{"text": "\xff\xfe"}',
+        headers={"content-type": "application/json"},
+    )
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"] == [
+        {"loc": ["body"], "msg": "The body is not UTF-8 JSON.", "type": "json_invalid"}
+    ]

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -15,6 +14,7 @@ from src.config import Settings
 from src.devdb import create_database, drop_database
 from src.main import create_app
 from tests.integration.test_errors import assert_problem
+from tests.support.clients import app_client
 from tests.support.proxy import OutageProxy
 from tests.support.routes import add_probe_routes
 
@@ -37,10 +37,8 @@ class TestReadyz:
         url = await create_database(database_server_url, name)
         try:
             app = create_app(Settings(_env_file=None, database_url=SecretStr(url)))  # type: ignore[call-arg]
-            async with LifespanManager(app) as manager:
-                transport = httpx.ASGITransport(app=manager.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                    response = await http.get("/readyz")
+            async with app_client(app) as http:
+                response = await http.get("/readyz")
         finally:
             await drop_database(database_server_url, name)
         body = assert_problem(response, 503, "schema_out_of_date")
@@ -75,10 +73,8 @@ class TestDatabaseOutage:
         )
         app = create_app(settings)
         add_probe_routes(app)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                yield app, http
+        async with app_client(app) as http:
+            yield app, http
 
     async def test_outage_is_503_and_recovery_is_automatic(
         self, proxy: OutageProxy, outage_client: tuple[FastAPI, httpx.AsyncClient]

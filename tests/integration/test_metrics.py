@@ -27,3 +27,10 @@ async def test_metrics_report_the_database_pool(client: httpx.AsyncClient) -> No
     for gauge in ("pool_size", "pool_checked_out", "pool_checked_in", "pool_overflow"):
         assert f"trailmark_db_{gauge} " in text
     assert "trailmark_db_pool_size 10.0" in text
+
+
+async def test_api_routes_are_labelled_with_their_full_template(client: httpx.AsyncClient) -> None:
+    await client.delete("/api/v1/keys/0193a1c2-7d1e-7c3a-9f4e-2b6d8a0c1e3f")
+    text = (await client.get("/metrics")).text
+    assert 'route="/api/v1/keys/{key_id}",status="401"' in text
+    assert "0193a1c2" not in text

@@ -4,12 +4,13 @@ import asyncio
 import re
 import uuid
 
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from src.config import to_async_url
 from src.devdb import create_database, drop_database
-from src.migrations import downgrade_to_base, head_revision, upgrade_to_head
+from src.migrations import alembic_config, downgrade_to_base, head_revision, upgrade_to_head
 
 
 async def _snapshot(url: str) -> tuple[set[str], set[str]]:
@@ -67,3 +68,8 @@ def test_migration_files_are_date_named() -> None:
         date, _, slug = file_name.partition("_")
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date), file_name
         assert re.fullmatch(r"[a-z0-9_]+\.py", slug), file_name
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    # `alembic check` autogenerates against the migrated database: no difference may remain.
+    command.check(alembic_config(database_url))

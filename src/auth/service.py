@@ -1,0 +1,194 @@
+"""API keys: minting, hashing, authenticating, listing and revoking. Tenants come with keys."""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from src.auth.constants import KEY_PREFIX, LAST_USED_RESOLUTION_SECONDS, Scope
+from src.auth.exceptions import KeyNotFound
+from src.auth.models import ApiKey, Tenant
+from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, Principal
+from src.exceptions import Unauthorized
+from src.pagination import CursorCodec, InvalidCursor, Page
+
+PUBLIC_ID_BYTES = 8  # 16 hex chars: only for lookup, not secret
+SECRET_BYTES = 32  # 256 bits of secret
+KEYS_CURSOR = "keys"
+
+
+@dataclass(frozen=True, slots=True)
+class MintedKey:
+    public_id: str
+    secret_key: str  # the whole `tm_<public id>_<secret>` string
+
+
+def mint_key() -> MintedKey:
+    """A fresh random key: `tm_<public id>_<secret>`, the secret 256 bits from `secrets`."""
+    public_id = secrets.token_hex(PUBLIC_ID_BYTES)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    return MintedKey(public_id=public_id, secret_key=f"{KEY_PREFIX}{public_id}_{secret}")
+
+
+def hash_key(secret_key: str, pepper: bytes) -> bytes:
+    """HMAC-SHA-256 of the whole key under the server's pepper.
+
+    A fast keyed hash is right for long random keys (nothing to brute-force); the pepper means a
+    stolen database alone cannot even check a guess.
+    """
+    return hmac.new(pepper, secret_key.encode(), hashlib.sha256).digest()
+
+
+def parse_public_id(secret_key: str) -> str | None:
+    """The public id inside a well-formed key, or None."""
+    if not secret_key.startswith(KEY_PREFIX):
+        return None
+    public_id, sep, secret = secret_key.removeprefix(KEY_PREFIX).partition("_")
+    if not sep or not secret or len(public_id) != 2 * PUBLIC_ID_BYTES:
+        return None
+    if any(c not in "0123456789abcdef" for c in public_id):
+        return None
+    return public_id
+
+
+def prefix_of(key: ApiKey) -> str:
+    return f"{KEY_PREFIX}{key.public_id}"
+
+
+def key_out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=key.id,
+        prefix=prefix_of(key),
+        tenant=key.tenant,
+        scopes=[Scope(scope) for scope in key.scopes],
+        name=key.name,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+async def ensure_tenant(*, session: AsyncSession, slug: str) -> None:
+    """Create the tenant if it does not exist yet (inside the caller's transaction)."""
+    await session.execute(insert(Tenant).values(slug=slug).on_conflict_do_nothing())
+
+
+async def create_key(*, session: AsyncSession, pepper: bytes, request: KeyCreate) -> KeyCreated:
+    """Store a new key (and its tenant, if new); return it with its secret, shown this once."""
+    minted = mint_key()
+    async with session.begin():
+        if request.tenant is not None:
+            await ensure_tenant(session=session, slug=request.tenant)
+        key = ApiKey(
+            id=uuid.uuid4(),
+            public_id=minted.public_id,
+            secret_hash=hash_key(minted.secret_key, pepper),
+            tenant=request.tenant,
+            scopes=[scope.value for scope in request.scopes],
+            name=request.name,
+            created_at=datetime.now(UTC),
+        )
+        session.add(key)
+    return KeyCreated(
+        id=key.id,
+        key=minted.secret_key,
+        prefix=prefix_of(key),
+        tenant=key.tenant,
+        scopes=request.scopes,
+        name=key.name,
+        created_at=key.created_at,
+    )
+
+
+async def list_keys(
+    *,
+    session: AsyncSession,
+    codec: CursorCodec,
+    limit: int,
+    cursor: str | None,
+    tenant: str | None,
+) -> Page[KeyOut]:
+    """Keys newest first, paged by (created_at, id); secrets are never part of it."""
+    query = (
+        select(ApiKey)
+        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
+        .limit(limit + 1)
+    )
+    if tenant is not None:
+        query = query.where(col(ApiKey.tenant) == tenant)
+    if cursor is not None:
+        position = codec.decode(KEYS_CURSOR, cursor)
+        try:
+            after_created = datetime.fromisoformat(str(position["created_at"]))
+            after_id = uuid.UUID(str(position["id"]))
+        except (KeyError, ValueError) as exc:
+            raise InvalidCursor() from exc
+        query = query.where(
+            or_(
+                col(ApiKey.created_at) < after_created,
+                and_(col(ApiKey.created_at) == after_created, col(ApiKey.id) < after_id),
+            )
+        )
+    async with session.begin():
+        rows = list((await session.scalars(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = codec.encode(
+            KEYS_CURSOR, {"created_at": last.created_at.isoformat(), "id": str(last.id)}
+        )
+    return Page[KeyOut](items=[key_out(row) for row in rows], next_cursor=next_cursor, limit=limit)
+
+
+async def revoke_key(*, session: AsyncSession, key_id: uuid.UUID) -> None:
+    """Revoke at once (idempotent): the next request with the key is a 401, in every process."""
+    async with session.begin():
+        key = await session.get(ApiKey, key_id, with_for_update=True)
+        if key is None:
+            raise KeyNotFound()
+        if key.revoked_at is None:
+            key.revoked_at = datetime.now(UTC)
+
+
+async def authenticate(
+    *, sessionmaker: async_sessionmaker[AsyncSession], pepper: bytes, secret_key: str
+) -> Principal:
+    """The principal a bearer key stands for; `Unauthorized` for anything else.
+
+    Looked up in the database on every request (by its public id, then compared in constant
+    time), so a revocation is seen at once by every server process.
+    """
+    public_id = parse_public_id(secret_key)
+    if public_id is None:
+        raise Unauthorized("The API key is malformed.")
+    async with sessionmaker() as session, session.begin():
+        key = await session.scalar(select(ApiKey).where(col(ApiKey.public_id) == public_id))
+        if key is None or not hmac.compare_digest(key.secret_hash, hash_key(secret_key, pepper)):
+            raise Unauthorized("The API key is not valid.")
+        if key.revoked_at is not None:
+            raise Unauthorized("The API key has been revoked.")
+        now = datetime.now(UTC)
+        stale_before = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+        if key.last_used_at is None or key.last_used_at < stale_before:
+            # At most one write per key per minute, and only by the request that sees it stale.
+            await session.execute(
+                update(ApiKey)
+                .where(
+                    col(ApiKey.id) == key.id,
+                    or_(
+                        col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < stale_before
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    return Principal(
+        key_id=key.id, tenant=key.tenant, scopes=frozenset(Scope(scope) for scope in key.scopes)
+    )

@@ -1,0 +1,91 @@
+"""Keyset pages with opaque, tamper-proof cursors.
+
+A cursor is `base64url(json) "." base64url(hmac)`: the JSON holds the last row's sort key
+and what the cursor is for, the HMAC (keyed by a server secret) makes forging one a 400.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from src.exceptions import DomainError
+
+ItemT = TypeVar("ItemT")
+
+CursorValue = str | int | None
+
+
+class InvalidCursor(DomainError):
+    status = 400
+    code = "invalid_cursor"
+    title = "Invalid Cursor"
+    default_detail = (
+        "The cursor is malformed, forged, or belongs to another query; start over without it."
+    )
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a list, newest first unless the route says otherwise."""
+
+    items: list[ItemT] = Field(description="The items of this page.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; `null` on the last page."
+    )
+    limit: int = Field(description="The page size used.")
+
+
+class CursorCodec:
+    """Signs and verifies cursors with a key derived from a server secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        # Domain separation: the same server secret also keys API-key hashes.
+        self._key = hmac.new(secret, b"trailmark cursor v1", hashlib.sha256).digest()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+
+    def encode(self, kind: str, position: dict[str, CursorValue]) -> str:
+        payload = json.dumps({"k": kind, "p": position}, separators=(",", ":"), sort_keys=True)
+        raw = payload.encode()
+        return f"{_b64(raw)}.{_b64(self._sign(raw))}"
+
+    def decode(self, kind: str, cursor: str) -> dict[str, CursorValue]:
+        """The position inside a cursor made by `encode(kind, ...)`; `InvalidCursor` otherwise."""
+        body, _, signature = cursor.partition(".")
+        try:
+            raw = _unb64(body)
+            given = _unb64(signature)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidCursor() from exc
+        if not hmac.compare_digest(given, self._sign(raw)):
+            raise InvalidCursor()
+        try:
+            decoded = json.loads(raw)
+        except ValueError as exc:  # only reachable with the server's own key
+            raise InvalidCursor() from exc
+        if (
+            not isinstance(decoded, dict)
+            or decoded.get("k") != kind
+            or not isinstance(decoded.get("p"), dict)
+        ):
+            raise InvalidCursor()
+        position: dict[str, CursorValue] = decoded["p"]
+        return position
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    if not text or len(text) > 4096:
+        raise ValueError("empty or oversized cursor part")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:  # one spelling per cursor: no non-canonical (malleable) variants
+        raise ValueError("non-canonical base64")
+    return data

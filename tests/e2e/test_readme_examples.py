@@ -1,0 +1,83 @@
+"""The README's shell examples run as written against a real server.
+
+Only the port, the key file and the scratch file are swapped for this run's own.
+"""
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.service import ROOT, start_service, stop_service
+
+
+def readme_example(name: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(
+        rf"<!-- example:{name} -->\n```sh\n(.*?)```\n<!-- /example -->", readme, re.DOTALL
+    )
+    assert match, f"README has no example named {name!r}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def running_service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    key_file = tmp_path_factory.mktemp("dev") / "dev-admin-key"
+    process, base = start_service(database_url, key_file)
+    yield base, key_file
+    stop_service(process)
+
+
+def run_example(script: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_key_examples(running_service: tuple[int, Path], tmp_path: Path) -> None:
+    base, key_file = running_service
+    scratch = tmp_path / "acme-key.json"
+    script = (
+        readme_example("keys")
+        .replace("http://127.0.0.1:8000", base)
+        .replace(".data/dev-admin-key", str(key_file))
+        .replace("/tmp/acme-key.json", str(scratch))
+    )
+    output = run_example(script, {})
+    created = json.loads(scratch.read_text())
+    assert created["tenant"] == "acme"
+    assert created["key"].startswith("tm_")
+    assert created["id"] in output  # listed
+    assert output.strip().endswith("204")  # revoked
+    revoked = httpx.get(
+        f"{base}/api/v1/keys",
+        headers={"Authorization": f"Bearer {created['key']}"},
+    )
+    assert revoked.status_code == 401
+
+
+@pytest.mark.slow
+def test_cli_examples(database_url: str) -> None:
+    output = run_example(readme_example("cli"), {"DATABASE_URL": database_url})
+    objects = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [obj["scopes"] for obj in objects] == [["audits:read", "audits:write"], ["admin"]]
+    tenant_key, admin_key = objects
+    lines = {line.split()[0]: line for line in output.splitlines() if line[:1].isalnum()}
+    assert "acme" in lines[tenant_key["id"]]
+    assert "active" in lines[tenant_key["id"]]
+    assert "(admin)" in lines[admin_key["id"]]
