@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,9 +15,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
+from src.audits.router import batch_router as audits_batch_router
+from src.audits.router import router as audits_router
 from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
+from src.dependencies import reject_unknown_query_parameters
 from src.exceptions import UnhandledErrorMiddleware, register_exception_handlers
 from src.health.router import router as health_router
 from src.logging import configure_logging
@@ -46,6 +49,13 @@ Authenticate with `Authorization: Bearer <api key>`. Every error is
 
 TAGS = [
     {
+        "name": "audits",
+        "description": (
+            "Audit events: record (one or a batch, idempotently), list and search, export, "
+            "count, settle pending ones, erase personal data, and verify the hash chain."
+        ),
+    },
+    {
         "name": "keys",
         "description": (
             "API keys (admin only). Keys are `tm_<public id>_<secret>`, shown once, stored as a "
@@ -72,8 +82,8 @@ class ServiceInfo(BaseModel):
 
 
 def body_limits_by_path(settings: Settings) -> dict[str, int]:
-    """Routes whose body limit differs from `max_body_bytes` (each route also declares it)."""
-    return {}
+    """Routes whose body limit differs from `max_body_bytes` (their routers declare it too)."""
+    return {f"{API_PREFIX}/audits/batch": settings.max_batch_body_bytes}
 
 
 def _is_sane_request_id(value: str) -> bool:
@@ -154,14 +164,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(_meta_router(settings, metrics))
-    app.include_router(_api_router(), max_body_size=settings.max_body_bytes)
+    app.include_router(_api_router(settings), max_body_size=settings.max_body_bytes)
     return app
 
 
-def _api_router() -> APIRouter:
+def _api_router(settings: Settings) -> APIRouter:
     """Everything under `/api/v1`: the domains' routers."""
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_parameters)])
     router.include_router(keys_router)
+    router.include_router(audits_batch_router, max_body_size=settings.max_batch_body_bytes)
+    router.include_router(audits_router)
     return router
 
 

@@ -1,0 +1,1 @@
+"""The product: recording, querying, exporting and verifying tamper-evident audit events."""

@@ -1,0 +1,42 @@
+from enum import StrEnum
+
+
+class ActionType(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    VIEW = "view"
+    EXPORT = "export"
+    IMPORT = "import"
+    LOGIN = "login"
+    LOGOUT = "logout"
+    OTHER = "other"
+
+
+class EventStatus(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    PENDING = "pending"
+
+
+class ActorType(StrEnum):
+    USER = "user"
+    SERVICE = "service"
+    SYSTEM = "system"
+
+
+ACTION_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+MAX_DETAILS_BYTES = 64 * 1024
+MAX_DETAILS_DEPTH = 16
+MAX_FUTURE_SECONDS = 5 * 60
+MAX_BATCH_EVENTS = 1000
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 50
+IDEMPOTENCY_TTL_HOURS = 24
+# A request that claimed an idempotency key but never finished (a crashed process) stops
+# blocking the key after this long.
+IDEMPOTENCY_ABANDONED_SECONDS = 120
+EVENTS_CURSOR = "events"
+GENESIS_HASH = bytes(32)
+# Events the service records about its own actions on events.
+AUDIT_EVENT_ENTITY = "audit_event"

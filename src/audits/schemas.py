@@ -1,0 +1,299 @@
+"""Request and response models of the audits API."""
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from src.audits.constants import (
+    ACTION_PATTERN,
+    MAX_BATCH_EVENTS,
+    MAX_DETAILS_BYTES,
+    MAX_DETAILS_DEPTH,
+    MAX_FUTURE_SECONDS,
+    ActionType,
+    ActorType,
+    EventStatus,
+)
+from src.audits.integrity import canonical_json
+from src.auth.schemas import TenantSlug
+from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime
+
+
+def Text(min_length: int, max_length: int, description: str, **extra: Any) -> Any:  # noqa: N802
+    """A pydantic Field for client text: length-limited, no NUL characters."""
+    return Field(
+        min_length=min_length,
+        max_length=max_length,
+        pattern=NO_NUL_PATTERN,
+        description=description,
+        **extra,
+    )
+
+
+EXAMPLE_EVENT_IN: dict[str, Any] = {
+    "action_type": "delete",
+    "action": "repository.deleted",
+    "entity_type": "repository",
+    "entity_id": "repo_42",
+    "actor": {"id": "user_7", "type": "user", "name": "Ada Lovelace"},
+    "status": "success",
+    "occurred_at": "2026-11-21T09:30:00Z",
+    "ip_address": "203.0.113.9",
+    "user_agent": "Mozilla/5.0",
+    "request_id": "req-123",
+    "details": {"reason": "cleanup"},
+}
+
+
+class ActorIn(BaseModel):
+    """Who did it. Absent on the event: the system itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Text(1, 255, "The actor's id in your system.", examples=["user_7"])
+    type: ActorType = Field(description="What kind of actor.")
+    name: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=NO_NUL_PATTERN,
+        description="A display name (personal data: erasable).",
+        examples=["Ada Lovelace"],
+    )
+
+
+def _normalized_details(value: Any, depth: int) -> Any:  # any JSON value
+    if depth > MAX_DETAILS_DEPTH:
+        raise ValueError(f"details may nest at most {MAX_DETAILS_DEPTH} levels deep")
+    if isinstance(value, dict):
+        normalized = {}
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError("details may not contain NUL characters")
+            normalized[key] = _normalized_details(item, depth + 1)
+        return normalized
+    if isinstance(value, list):
+        return [_normalized_details(item, depth + 1) for item in value]
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("details may not contain NUL characters")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("details numbers must be finite")
+        # jsonb prints integral numbers without an exponent; storing them as integers keeps
+        # what is read back identical to what was hashed.
+        if value.is_integer():
+            return int(value)
+    return value
+
+
+class EventIn(BaseModel):
+    """One audit event, as a producer sends it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_EVENT_IN]})
+
+    action_type: ActionType = Field(description="The kind of action.")
+    action: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=ACTION_PATTERN,
+        description="A dotted lower-case name, e.g. `repository.deleted`.",
+    )
+    entity_type: str = Text(1, 100, "The kind of thing acted on.", examples=["repository"])
+    entity_id: str = Text(1, 255, "Which one.", examples=["repo_42"])
+    actor: ActorIn | None = Field(default=None, description="Who did it; absent means the system.")
+    status: EventStatus = Field(default=EventStatus.SUCCESS, description="The outcome.")
+    occurred_at: Rfc3339 | None = Field(
+        default=None,
+        description="When it happened (RFC 3339 with an offset); defaults to the time of receipt.",
+    )
+    ip_address: IPv4Address | IPv6Address | None = Field(
+        default=None, description="The client's IPv4 or IPv6 address (erasable)."
+    )
+    user_agent: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=NO_NUL_PATTERN,
+        description="The client's user agent (erasable).",
+    )
+    request_id: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=NO_NUL_PATTERN,
+        description="Your request id, to correlate.",
+    )
+    details: dict[str, Any] | None = Field(  # arbitrary client JSON
+        default=None,
+        description=(
+            f"Any JSON object, at most {MAX_DETAILS_BYTES // 1024} KiB and "
+            f"{MAX_DETAILS_DEPTH} levels deep (erasable)."
+        ),
+    )
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC) + timedelta(seconds=MAX_FUTURE_SECONDS):
+            raise ValueError("occurred_at may be at most 5 minutes in the future")
+        return value
+
+    @field_validator("details")
+    @classmethod
+    def _bounded_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        normalized: dict[str, Any] = _normalized_details(value, 1)
+        if len(canonical_json(normalized)) > MAX_DETAILS_BYTES:
+            raise ValueError(f"details may be at most {MAX_DETAILS_BYTES} bytes of JSON")
+        return normalized
+
+
+class EventCreate(EventIn):
+    """One event; an admin key names its tenant here or with the `tenant` query parameter."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{**EXAMPLE_EVENT_IN, "tenant": "acme"}]}
+    )
+
+    tenant: TenantSlug | None = Field(
+        default=None, description="The tenant (admin keys only need it)."
+    )
+
+
+class EventBatchCreate(BaseModel):
+    """Up to 1000 events, written all together or not at all."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"events": [EXAMPLE_EVENT_IN]}]}
+    )
+
+    tenant: TenantSlug | None = Field(
+        default=None, description="The tenant (admin keys only need it)."
+    )
+    events: list[EventIn] = Field(
+        min_length=1, max_length=MAX_BATCH_EVENTS, description="The events, in order."
+    )
+
+
+class StatusChange(BaseModel):
+    """The outcome of a pending event."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "success"}]}
+    )
+
+    status: Literal[EventStatus.SUCCESS, EventStatus.FAILURE] = Field(
+        description="The final outcome."
+    )
+
+
+class ActorOut(BaseModel):
+    id: str
+    type: ActorType
+    name: str | None
+
+
+EXAMPLE_EVENT_OUT: dict[str, Any] = {
+    "id": "019aa7c3-1c2e-7d3f-9a4b-5c6d7e8f9a0b",
+    "tenant": "acme",
+    "seq": 42,
+    **EXAMPLE_EVENT_IN,
+    "occurred_at": "2026-11-21T09:30:00.000000Z",
+    "received_at": "2026-11-21T09:30:00.153042Z",
+    "status_changed_at": None,
+    "hash": "9f2c" + "0" * 60,
+    "prev_hash": "51ab" + "0" * 60,
+    "erased_at": None,
+}
+
+
+class EventOut(BaseModel):
+    """An audit event as stored, with its place in the tenant's hash chain."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_EVENT_OUT]})
+
+    id: uuid.UUID = Field(description="UUIDv7: time-ordered.")
+    tenant: str
+    seq: int = Field(description="1-based position in the tenant's chain.")
+    action_type: ActionType
+    action: str | None
+    entity_type: str
+    entity_id: str
+    actor: ActorOut | None
+    status: EventStatus
+    occurred_at: UtcDatetime
+    received_at: UtcDatetime
+    status_changed_at: UtcDatetime | None
+    ip_address: IPv4Address | IPv6Address | None
+    user_agent: str | None
+    request_id: str | None
+    details: dict[str, Any] | None  # client JSON
+    hash: Annotated[
+        str, Field(pattern="^[0-9a-f]{64}$", description="SHA-256(prev_hash || digest), hex.")
+    ]
+    prev_hash: Annotated[
+        str, Field(pattern="^[0-9a-f]{64}$", description="The previous event's hash.")
+    ]
+    erased_at: UtcDatetime | None = Field(description="When the personal payload was erased.")
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+    limit: int
+
+
+class EventBatchOut(BaseModel):
+    items: list[EventOut]
+    count: int
+
+
+class StatsBucket(BaseModel):
+    start: UtcDatetime = Field(description="Start of the time bucket.")
+    key: str | None = Field(description="The group's value (null: events without one).")
+    count: int
+
+
+class Stats(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"buckets": [{"start": "2026-11-21T00:00:00Z", "key": "delete", "count": 12}]}
+            ]
+        }
+    )
+
+    buckets: list[StatsBucket]
+
+
+class Verification(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "valid": True,
+                    "checked": 1200,
+                    "first_invalid_seq": None,
+                    "reason": None,
+                    "head_seq": 1200,
+                    "head_hash": "3b1f" + "0" * 60,
+                }
+            ]
+        }
+    )
+
+    valid: bool = Field(description="True when every event in the range verified.")
+    checked: int = Field(description="How many events were recomputed.")
+    first_invalid_seq: int | None = Field(description="The first event that failed, if any.")
+    reason: str | None = Field(description="Why it failed.")
+    head_seq: int = Field(description="The newest `seq` of the tenant's chain.")
+    head_hash: str = Field(description="The newest hash of the tenant's chain (hex).")

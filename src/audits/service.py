@@ -1,0 +1,528 @@
+"""The rules of the audit trail. Every function owns its transaction.
+
+Writes take the tenant's chain head row `FOR UPDATE`: that lock, held by PostgreSQL rather
+than by this process, makes `seq` gap-free and the chain linear whatever number of server
+processes write at once. Reads return events as JSON shaped by PostgreSQL (`event_json()`),
+the single source of the API's event shape for single reads, lists and exports.
+"""
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import uuid6
+from sqlalchemy import Text, and_, cast, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from src.audits import idempotency
+from src.audits.constants import (
+    AUDIT_EVENT_ENTITY,
+    EVENTS_CURSOR,
+    GENESIS_HASH,
+    ActionType,
+    ActorType,
+    EventStatus,
+)
+from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
+from src.audits.integrity import (
+    ChainVerifier,
+    CommittedContent,
+    StoredEvent,
+    chain_hash,
+    erasable_hashes,
+)
+from src.audits.models import ChainHead
+from src.audits.query import EventFilter, conditions, event_json, events, keyset_after
+from src.audits.schemas import ActorIn, EventIn, Verification
+from src.auth import service as auth_service
+from src.auth.dependencies import TenantAccess
+from src.auth.schemas import Principal
+from src.pagination import CursorCodec, InvalidCursor
+
+Order = Literal["asc", "desc"]
+EXPORT_BATCH = 1000
+VERIFY_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvents:
+    """Events as written (JSON text each, in order) and whether this was a replay."""
+
+    ids: list[uuid.UUID]
+    items: list[str]
+    replayed: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+async def _lock_head(session: AsyncSession, tenant: str) -> tuple[int, bytes]:
+    """Lock the tenant's chain head (creating tenant and head on first use)."""
+    head = (
+        select(col(ChainHead.head_seq), col(ChainHead.head_hash))
+        .where(col(ChainHead.tenant) == tenant)
+        .with_for_update()
+    )
+    row = (await session.execute(head)).first()
+    if row is None:
+        await auth_service.ensure_tenant(session=session, slug=tenant)
+        await session.execute(pg_insert(ChainHead).values(tenant=tenant).on_conflict_do_nothing())
+        row = (await session.execute(head)).one()
+    return int(row[0]), bytes(row[1])
+
+
+async def _append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[uuid.UUID]:
+    """Chain and insert `batch` at the end of the tenant's log (inside the caller's transaction)."""
+    seq, prev_hash = await _lock_head(session, tenant)
+    received_at = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []  # column values of each new row
+    for event in batch:
+        seq += 1
+        event_id = uuid6.uuid7()
+        salt = secrets.token_bytes(16)
+        actor = event.actor
+        actor_id, actor_type, actor_name = (
+            (actor.id, actor.type.value, actor.name) if actor else (None, None, None)
+        )
+        occurred_at = event.occurred_at or received_at
+        committed = CommittedContent(
+            tenant=tenant,
+            seq=seq,
+            id=str(event_id),
+            received_at=received_at,
+            action_type=event.action_type.value,
+            action=event.action,
+            entity_type=event.entity_type,
+            entity_id=event.entity_id,
+            actor_id=actor_id,
+            actor_type=actor_type,
+            status=event.status.value,
+            occurred_at=occurred_at,
+            request_id=event.request_id,
+            hashes=erasable_hashes(
+                salt,
+                {
+                    "actor_name": actor_name,
+                    "ip_address": event.ip_address,
+                    "user_agent": event.user_agent,
+                    "details": event.details,
+                },
+            ),
+        )
+        values = {
+            "tenant": tenant,
+            "seq": seq,
+            "id": event_id,
+            "action_type": event.action_type.value,
+            "action": event.action,
+            "entity_type": event.entity_type,
+            "entity_id": event.entity_id,
+            "actor_id": actor_id,
+            "actor_type": actor_type,
+            "actor_name": actor_name,
+            "status": event.status.value,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "ip_address": event.ip_address,
+            "user_agent": event.user_agent,
+            "request_id": event.request_id,
+            "details": event.details,
+            "field_salt": salt,
+        }
+        event_hash = chain_hash(prev_hash, committed.digest())
+        rows.append({**values, "hash": event_hash, "prev_hash": prev_hash})
+        prev_hash = event_hash
+    await session.execute(insert(events), rows)
+    await session.execute(
+        update(ChainHead)
+        .where(col(ChainHead.tenant) == tenant)
+        .values(head_seq=seq, head_hash=prev_hash)
+    )
+    return [row["id"] for row in rows]
+
+
+async def _render(session: AsyncSession, tenant: str, ids: Sequence[uuid.UUID]) -> list[str]:
+    """The events with these ids, as API JSON, in the order given."""
+    rows = await session.execute(
+        select(events.c.id, cast(event_json(), Text)).where(
+            events.c.tenant == tenant, events.c.id.in_(ids)
+        )
+    )
+    by_id = {row[0]: row[1] for row in rows}
+    return [by_id[event_id] for event_id in ids if event_id in by_id]
+
+
+async def record(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant: str,
+    batch: Sequence[EventIn],
+    idempotency_key: str | None,
+    fingerprint: bytes,
+    is_batch: bool,
+) -> RecordedEvents:
+    """Append events to the tenant's chain, all or nothing; replay if the key was used before."""
+    if idempotency_key is not None:
+        replay = await idempotency.claim(
+            sessionmaker=sessionmaker,
+            tenant=tenant,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            batch=is_batch,
+        )
+        if replay is not None:
+            async with sessionmaker() as session, session.begin():
+                items = await _render(session, tenant, replay.event_ids)
+            return RecordedEvents(ids=replay.event_ids, items=items, replayed=True)
+    try:
+        async with sessionmaker() as session, session.begin():
+            ids = await _append(session, tenant, batch)
+            if idempotency_key is not None:
+                await idempotency.finish(
+                    session=session, tenant=tenant, key=idempotency_key, event_ids=ids
+                )
+            items = await _render(session, tenant, ids)
+    except BaseException:
+        if idempotency_key is not None:
+            await idempotency.release(sessionmaker=sessionmaker, tenant=tenant, key=idempotency_key)
+        raise
+    return RecordedEvents(ids=ids, items=items, replayed=False)
+
+
+def _service_actor(principal: Principal) -> ActorIn:
+    return ActorIn(id=str(principal.key_id), type=ActorType.SERVICE, name=None)
+
+
+async def _locked_event(
+    session: AsyncSession, access: TenantAccess, event_id: uuid.UUID
+) -> Any:  # a Row
+    if not access.visible:
+        raise EventNotFound()
+    row = (
+        await session.execute(
+            select(events)
+            .where(events.c.tenant == access.tenant, events.c.id == event_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise EventNotFound()
+    if row.erased_at is not None:
+        raise EventErased()
+    return row
+
+
+async def change_status(
+    *,
+    session: AsyncSession,
+    access: TenantAccess,
+    event_id: uuid.UUID,
+    status: EventStatus,
+    principal: Principal,
+) -> str:
+    """Settle a pending event (once) and record the change as an event of its own."""
+    async with session.begin():
+        row = await _locked_event(session, access, event_id)
+        if row.status != EventStatus.PENDING.value or row.status_changed_at is not None:
+            raise InvalidStatusTransition(
+                f"The event's status is {row.status!r}: it cannot change."
+            )
+        await session.execute(
+            update(events)
+            .where(events.c.tenant == access.tenant, events.c.seq == row.seq)
+            .values(status=status.value, status_changed_at=func.now())
+        )
+        change = EventIn(
+            action_type=ActionType.UPDATE,
+            action="audit_event.status_changed",
+            entity_type=AUDIT_EVENT_ENTITY,
+            entity_id=str(event_id),
+            actor=_service_actor(principal),
+            details={"from": EventStatus.PENDING.value, "to": status.value},
+        )
+        await _append(session, access.tenant, [change])
+        [item] = await _render(session, access.tenant, [event_id])
+    return item
+
+
+async def erase(
+    *, session: AsyncSession, access: TenantAccess, event_id: uuid.UUID, principal: Principal
+) -> None:
+    """Destroy the personal payload, keeping what verification needs; record the erasure."""
+    async with session.begin():
+        row = await _locked_event(session, access, event_id)
+        hashes = erasable_hashes(
+            row.field_salt,
+            {
+                "actor_name": row.actor_name,
+                "ip_address": row.ip_address,
+                "user_agent": row.user_agent,
+                "details": row.details,
+            },
+        )
+        await session.execute(
+            update(events)
+            .where(events.c.tenant == access.tenant, events.c.seq == row.seq)
+            .values(
+                actor_name=None,
+                ip_address=None,
+                user_agent=None,
+                details=None,
+                field_salt=None,
+                erased_at=func.now(),
+                erased_hashes=hashes,
+            )
+        )
+        erasure = EventIn(
+            action_type=ActionType.DELETE,
+            action="audit_event.erased",
+            entity_type=AUDIT_EVENT_ENTITY,
+            entity_id=str(event_id),
+            actor=_service_actor(principal),
+        )
+        await _append(session, access.tenant, [erasure])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUID) -> str:
+    """One event as API JSON; 404 if unknown (or another tenant's), 410 if erased."""
+    if not access.visible:
+        raise EventNotFound()
+    async with session.begin():
+        row = (
+            await session.execute(
+                select(cast(event_json(), Text), events.c.erased_at).where(
+                    events.c.tenant == access.tenant, events.c.id == event_id
+                )
+            )
+        ).first()
+    if row is None:
+        raise EventNotFound()
+    if row[1] is not None:
+        raise EventErased()
+    return str(row[0])
+
+
+def _order_by(order: Order) -> list[Any]:  # SQL order expressions
+    if order == "desc":
+        return [events.c.occurred_at.desc(), events.c.id.desc()]
+    return [events.c.occurred_at.asc(), events.c.id.asc()]
+
+
+def _decode_position(
+    codec: CursorCodec, cursor: str, tenant: str, order: Order
+) -> tuple[datetime, str]:
+    position = codec.decode(EVENTS_CURSOR, cursor)
+    if position.get("tenant") != tenant or position.get("order") != order:
+        raise InvalidCursor("The cursor belongs to another tenant or sort order.")
+    try:
+        return datetime.fromisoformat(str(position["at"])), str(uuid.UUID(str(position["id"])))
+    except (KeyError, ValueError) as exc:
+        raise InvalidCursor() from exc
+
+
+async def list_page(
+    *,
+    session: AsyncSession,
+    codec: CursorCodec,
+    access: TenantAccess,
+    filters: Sequence[EventFilter],
+    order: Order,
+    limit: int,
+    cursor: str | None,
+    include_erased: bool,
+) -> tuple[list[str], str | None]:
+    """One page of matching events (API JSON each) and the cursor of the next page."""
+    if cursor is not None:
+        after = _decode_position(codec, cursor, access.tenant, order)
+    if not access.visible:
+        return [], None
+    where = conditions(access.tenant, *filters, include_erased=include_erased)
+    if cursor is not None:
+        where.append(keyset_after(after[0], after[1], descending=order == "desc"))
+    query = (
+        select(cast(event_json(), Text), events.c.occurred_at, events.c.id)
+        .where(and_(*where))
+        .order_by(*_order_by(order))
+        .limit(limit + 1)
+    )
+    async with session.begin():
+        rows = (await session.execute(query)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = codec.encode(
+            EVENTS_CURSOR,
+            {
+                "tenant": access.tenant,
+                "order": order,
+                "at": last[1].isoformat(),
+                "id": str(last[2]),
+            },
+        )
+    return [str(row[0]) for row in rows], next_cursor
+
+
+async def stream(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    access: TenantAccess,
+    filters: Sequence[EventFilter],
+    order: Order,
+    include_erased: bool,
+) -> AsyncIterator[str]:
+    """Every matching event (API JSON each), fetched in keyset batches: constant memory."""
+    if not access.visible:
+        return
+    base = conditions(access.tenant, *filters, include_erased=include_erased)
+    after: tuple[datetime, str] | None = None
+    while True:
+        where = list(base)
+        if after is not None:
+            where.append(keyset_after(after[0], after[1], descending=order == "desc"))
+        query = (
+            select(cast(event_json(), Text), events.c.occurred_at, events.c.id)
+            .where(and_(*where))
+            .order_by(*_order_by(order))
+            .limit(EXPORT_BATCH)
+        )
+        async with sessionmaker() as session, session.begin():
+            rows = (await session.execute(query)).all()
+        for row in rows:
+            yield str(row[0])
+        if len(rows) < EXPORT_BATCH:
+            return
+        after = (rows[-1][1], str(rows[-1][2]))
+
+
+GROUP_COLUMNS = {
+    "action_type": events.c.action_type,
+    "status": events.c.status,
+    "entity_type": events.c.entity_type,
+    "actor_id": events.c.actor_id,
+}
+
+
+async def stats(
+    *,
+    session: AsyncSession,
+    access: TenantAccess,
+    filters: Sequence[EventFilter],
+    group_by: str,
+    interval: Literal["hour", "day"],
+    include_erased: bool,
+) -> list[tuple[datetime, str | None, int]]:
+    """Counts per time bucket and group, computed by PostgreSQL."""
+    if not access.visible:
+        return []
+    start = func.date_trunc(interval, events.c.occurred_at, "UTC").label("start")
+    key = GROUP_COLUMNS[group_by].label("key")
+    query = (
+        select(start, key, func.count().label("count"))
+        .where(and_(*conditions(access.tenant, *filters, include_erased=include_erased)))
+        .group_by(start, key)
+        .order_by(start, key)
+    )
+    async with session.begin():
+        return [(row[0], row[1], int(row[2])) for row in await session.execute(query)]
+
+
+async def verify(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    access: TenantAccess,
+    from_seq: int | None,
+    to_seq: int | None,
+) -> Verification:
+    """Recompute every hash in the range from stored content and check every link."""
+    head_seq, head_hash = 0, GENESIS_HASH
+    if access.visible:
+        async with sessionmaker() as session, session.begin():
+            head = (
+                await session.execute(
+                    select(col(ChainHead.head_seq), col(ChainHead.head_hash)).where(
+                        col(ChainHead.tenant) == access.tenant
+                    )
+                )
+            ).first()
+        if head is not None:
+            head_seq, head_hash = int(head[0]), bytes(head[1])
+    start = from_seq or 1
+    end = min(to_seq if to_seq is not None else head_seq, head_seq)
+    verifier = ChainVerifier(expected_seq=start)
+    if start <= end:
+        async with sessionmaker() as session, session.begin():
+            if start > 1:
+                previous = await session.scalar(
+                    select(events.c.hash).where(
+                        events.c.tenant == access.tenant, events.c.seq == start - 1
+                    )
+                )
+                verifier.expected_prev_hash = bytes(previous) if previous is not None else b""
+        next_seq = start
+        while next_seq <= end and verifier.first_invalid_seq is None:
+            query = (
+                select(events)
+                .where(
+                    events.c.tenant == access.tenant, events.c.seq >= next_seq, events.c.seq <= end
+                )
+                .order_by(events.c.seq)
+                .limit(VERIFY_BATCH)
+            )
+            async with sessionmaker() as session, session.begin():
+                rows = (await session.execute(query)).all()
+            if not rows:
+                break
+            for row in rows:
+                if not verifier.feed(_stored(row)):
+                    break
+            next_seq = rows[-1].seq + 1
+        verifier.finish(head_seq=head_seq, head_hash=head_hash, last_seq=end)
+    return Verification(
+        valid=verifier.first_invalid_seq is None,
+        checked=verifier.checked,
+        first_invalid_seq=verifier.first_invalid_seq,
+        reason=verifier.reason,
+        head_seq=head_seq,
+        head_hash=head_hash.hex(),
+    )
+
+
+def _stored(row: Any) -> StoredEvent:  # a Row of the events table
+    return StoredEvent(
+        tenant=row.tenant,
+        seq=row.seq,
+        id=str(row.id),
+        received_at=row.received_at,
+        action_type=row.action_type,
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        actor_id=row.actor_id,
+        actor_type=row.actor_type,
+        actor_name=row.actor_name,
+        status=row.status,
+        status_changed_at=row.status_changed_at,
+        occurred_at=row.occurred_at,
+        ip_address=row.ip_address,
+        user_agent=row.user_agent,
+        request_id=row.request_id,
+        details=row.details,
+        field_salt=bytes(row.field_salt) if row.field_salt is not None else None,
+        erased_at=row.erased_at,
+        erased_hashes=row.erased_hashes,
+        hash=bytes(row.hash),
+        prev_hash=bytes(row.prev_hash),
+    )

@@ -1,0 +1,36 @@
+"""Dependencies every API route shares."""
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+
+
+def _declared_query_parameters(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query_parameters(sub)
+    return names
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """A query parameter the route does not declare is a 422, not silently ignored.
+
+    For an audit log a typo must not widen a search: `?actr_id=u7` would otherwise list
+    every event instead of u7's.
+    """
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return
+    declared = _declared_query_parameters(dependant)
+    unknown = sorted({name for name in request.query_params if name not in declared})
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": "Unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )
