@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from src.auth.constants import Scope
 from src.auth.schemas import KeyCreated
 from src.config import Settings, to_async_url
 from src.devdb import EmbeddedPostgres, create_database, drop_database
@@ -122,3 +123,35 @@ async def client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncCl
     async with app_client(app) as http:
         yield http
     await truncate_all(database_url)
+
+
+@pytest.fixture
+async def acme_key(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> KeyCreated:
+    """A key of tenant `acme` with every audits scope."""
+    return await make_key(
+        engine,
+        settings.api_key_pepper,
+        tenant="acme",
+        scopes=[Scope.AUDITS_WRITE, Scope.AUDITS_READ, Scope.AUDITS_ERASE],
+    )
+
+
+@pytest.fixture
+def acme(acme_key: KeyCreated) -> dict[str, str]:
+    return bearer(acme_key)
+
+
+@pytest.fixture
+async def globex(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> dict[str, str]:
+    """Authorization headers of tenant `globex` with every audits scope."""
+    key = await make_key(
+        engine,
+        settings.api_key_pepper,
+        tenant="globex",
+        scopes=[Scope.AUDITS_WRITE, Scope.AUDITS_READ, Scope.AUDITS_ERASE],
+    )
+    return bearer(key)

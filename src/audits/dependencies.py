@@ -7,12 +7,15 @@ from fastapi import Depends, Query
 from src.audits.constants import ACTION_PATTERN, ActionType, EventStatus
 from src.audits.query import EventFilter, parse_search
 from src.auth.constants import Scope
-from src.auth.dependencies import TenantAccess, tenant_access
+from src.auth.dependencies import TenantAccess, require, tenant_access
+from src.auth.schemas import Principal
 from src.schemas import Rfc3339
 
 ReadAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_READ))]
 WriteAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_WRITE))]
 EraseAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_ERASE))]
+# Ingest resolves the tenant itself: an admin may name it in the body as well as the query.
+Writer = Annotated[Principal, Depends(require(Scope.AUDITS_WRITE))]
 
 
 def event_filters(

@@ -104,14 +104,14 @@ class AuditEvent(SQLModel, table=True):
     user_agent: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     request_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     details: dict[str, Any] | None = Field(  # arbitrary client JSON
-        default=None, sa_column=Column(JSONB, nullable=True)
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
     )
     # A random salt for the per-field hashes of the erasable fields; destroyed on erasure, so
     # the hashes left behind cannot be brute-forced back into an IP address or a name.
     field_salt: bytes | None = Field(default=None, sa_column=Column(LargeBinary(16), nullable=True))
     erased_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
     erased_hashes: dict[str, str | None] | None = Field(
-        default=None, sa_column=Column(JSONB, nullable=True)
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
     )
     hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     prev_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))

@@ -7,12 +7,13 @@ list, export and stats alike.
 
 import json
 import re
+import uuid
 from datetime import UTC, date, datetime, time
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import ColumnElement, Table, case, cast, func, literal, null, tuple_
+from sqlalchemy import ColumnElement, DateTime, Table, Uuid, case, cast, func, literal, null, tuple_
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
 from src.audits.constants import ACTION_PATTERN, ActionType, EventStatus
@@ -289,7 +290,9 @@ def keyset_after(occurred_at: datetime, event_id: str, descending: bool) -> Colu
     """Rows strictly after (occurred_at, id) in page order, as a row comparison (indexed)."""
     c = events.c
     key = tuple_(c.occurred_at, c.id)
-    bound = tuple_(literal(occurred_at), literal(event_id))
+    bound = tuple_(
+        literal(occurred_at, DateTime(timezone=True)), literal(uuid.UUID(event_id), Uuid())
+    )
     return key < bound if descending else key > bound
 
 

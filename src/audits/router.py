@@ -14,7 +14,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from src.audits import service
 from src.audits.constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from src.audits.dependencies import EraseAccess, EventFilters, ReadAccess, WriteAccess
+from src.audits.dependencies import EraseAccess, EventFilters, ReadAccess, WriteAccess, Writer
 from src.audits.exceptions import (
     EventErased,
     EventNotFound,
@@ -116,8 +116,7 @@ WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFli
 )
 async def record_event(
     body: EventCreate,
-    principal: PrincipalDep,
-    _access: WriteAccess,
+    principal: Writer,
     sessionmaker: SessionmakerDep,
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
@@ -153,8 +152,7 @@ async def record_event(
 )
 async def record_batch(
     body: EventBatchCreate,
-    principal: PrincipalDep,
-    _access: WriteAccess,
+    principal: Writer,
     sessionmaker: SessionmakerDep,
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,

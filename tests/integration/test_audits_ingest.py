@@ -1,0 +1,406 @@
+"""Recording events: validation, batches, idempotency, tenants."""
+
+import asyncio
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.integration.test_errors import assert_problem
+from tests.support.events import event
+
+UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+async def count_events(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT count(*) FROM audit_event")) or 0)
+
+
+class TestRecordOne:
+    async def test_event_is_stored_chained_and_located(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        response = await client.post("/api/v1/audits", headers=acme, json=event())
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert UUID7.fullmatch(body["id"])
+        assert response.headers["location"] == f"/api/v1/audits/{body['id']}"
+        assert body["tenant"] == "acme"
+        assert body["seq"] == 1
+        assert body["prev_hash"] == "0" * 64
+        assert re.fullmatch(r"[0-9a-f]{64}", body["hash"])
+        assert body["actor"] == {"id": "user_7", "type": "user", "name": "Ada Lovelace"}
+        assert body["occurred_at"] == "2026-11-21T09:30:00.000000Z"
+        assert body["received_at"].endswith("Z")
+        assert body["details"] == {"reason": "cleanup"}
+        assert body["erased_at"] is None
+        assert body["status_changed_at"] is None
+        second = (await client.post("/api/v1/audits", headers=acme, json=event())).json()
+        assert second["seq"] == 2
+        assert second["prev_hash"] == body["hash"]
+
+    async def test_minimal_event_gets_defaults(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        before = datetime.now(UTC)
+        response = await client.post(
+            "/api/v1/audits",
+            headers=acme,
+            json={"action_type": "login", "entity_type": "session", "entity_id": "s1"},
+        )
+        assert response.status_code == 201
+        body = response.json()
+        assert body["status"] == "success"
+        assert body["actor"] is None
+        assert body["occurred_at"] == body["received_at"]
+        assert datetime.fromisoformat(body["occurred_at"]) >= before - timedelta(seconds=1)
+
+    async def test_offsets_are_normalised_to_utc(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        body = (
+            await client.post(
+                "/api/v1/audits", headers=acme, json=event(occurred_at="2026-11-21T11:30:00+02:00")
+            )
+        ).json()
+        assert body["occurred_at"] == "2026-11-21T09:30:00.000000Z"
+
+    async def test_ipv6_and_unicode_round_trip(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        body = (
+            await client.post(
+                "/api/v1/audits",
+                headers=acme,
+                json=event(
+                    ip_address="2001:DB8::1",
+                    actor={"id": "ü-7", "type": "user", "name": "Zoë 😀"},
+                    details={"n": 1.5, "big": 2**70, "x": 3.0},
+                ),
+            )
+        ).json()
+        assert body["ip_address"] == "2001:db8::1"
+        assert body["actor"]["name"] == "Zoë 😀"
+        assert body["details"] == {"n": 1.5, "big": 2**70, "x": 3}
+
+
+INVALID: list[tuple[dict[str, Any], list[Any]]] = [
+    ({"action_type": "destroy"}, ["body", "action_type"]),
+    ({"action_type": ...}, ["body", "action_type"]),
+    ({"action": "Repository Deleted"}, ["body", "action"]),
+    ({"action": "a." * 60 + "b"}, ["body", "action"]),
+    ({"entity_type": ""}, ["body", "entity_type"]),
+    ({"entity_type": "x" * 101}, ["body", "entity_type"]),
+    ({"entity_type": ...}, ["body", "entity_type"]),
+    ({"entity_id": "x" * 256}, ["body", "entity_id"]),
+    ({"entity_id": "nul\u0000"}, ["body", "entity_id"]),
+    ({"actor": {"id": "", "type": "user"}}, ["body", "actor", "id"]),
+    ({"actor": {"id": "u", "type": "robot"}}, ["body", "actor", "type"]),
+    ({"actor": {"id": "u", "type": "user", "name": "n" * 256}}, ["body", "actor", "name"]),
+    ({"actor": {"id": "u", "type": "user", "email": "a@b"}}, ["body", "actor", "email"]),
+    ({"status": "done"}, ["body", "status"]),
+    ({"occurred_at": "2026-11-21T09:30:00"}, ["body", "occurred_at"]),
+    ({"occurred_at": "yesterday"}, ["body", "occurred_at"]),
+    ({"occurred_at": 1700000000}, ["body", "occurred_at"]),
+    (
+        {"occurred_at": (datetime.now(UTC) + timedelta(minutes=10)).isoformat()},
+        ["body", "occurred_at"],
+    ),
+    ({"ip_address": "999.1.1.1"}, ["body", "ip_address"]),
+    ({"ip_address": "203.0.113.0/24"}, ["body", "ip_address"]),
+    ({"user_agent": "u" * 501}, ["body", "user_agent"]),
+    ({"request_id": "r" * 129}, ["body", "request_id"]),
+    ({"details": ["not", "an", "object"]}, ["body", "details"]),
+    ({"details": {"blob": "x" * (64 * 1024)}}, ["body", "details"]),
+    (
+        {
+            "details": {
+                "a": {
+                    "b": {
+                        "c": {
+                            "d": {
+                                "e": {
+                                    "f": {
+                                        "g": {
+                                            "h": {
+                                                "i": {
+                                                    "j": {
+                                                        "k": {"l": {"m": {"n": {"o": {"p": {}}}}}}
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        ["body", "details"],
+    ),
+    ({"details": {"k": "nul\u0000"}}, ["body", "details"]),
+    ({"colour": "blue"}, ["body", "colour"]),
+]
+
+
+class TestValidation:
+    @pytest.mark.parametrize(("overrides", "loc"), INVALID)
+    async def test_invalid_event_names_the_field_and_writes_nothing(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        overrides: dict[str, Any],
+        loc: list[Any],
+    ) -> None:
+        response = await client.post("/api/v1/audits", headers=acme, json=event(**overrides))
+        body = assert_problem(response, 422, "validation_error")
+        assert loc in [error["loc"] for error in body["errors"]], body["errors"]
+        assert await count_events(engine) == 0
+
+    async def test_details_at_the_limits_are_accepted(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        deep: dict[str, Any] = {}
+        node = deep
+        for _ in range(15):  # 16 levels counting `details` itself
+            node["n"] = {}
+            node = node["n"]
+        assert (
+            await client.post("/api/v1/audits", headers=acme, json=event(details=deep))
+        ).status_code == 201
+
+    async def test_nan_is_refused(self, client: httpx.AsyncClient, acme: dict[str, str]) -> None:
+        raw = (
+            '{"action_type": "other", "entity_type": "t", "entity_id": "i", "details": {"x": NaN}}'
+        )
+        response = await client.post(
+            "/api/v1/audits", headers={**acme, "content-type": "application/json"}, content=raw
+        )
+        assert response.status_code == 422
+
+
+class TestBatch:
+    async def test_batch_is_written_in_order(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        response = await client.post(
+            "/api/v1/audits/batch",
+            headers=acme,
+            json={"events": [event(entity_id=f"r{i}") for i in range(5)]},
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["count"] == 5
+        assert [item["entity_id"] for item in body["items"]] == [f"r{i}" for i in range(5)]
+        assert [item["seq"] for item in body["items"]] == [1, 2, 3, 4, 5]
+        for previous, current in zip(body["items"], body["items"][1:], strict=False):
+            assert current["prev_hash"] == previous["hash"]
+
+    @pytest.mark.parametrize("bad_index", [0, 3, 999])
+    async def test_one_bad_event_rejects_the_batch(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine, bad_index: int
+    ) -> None:
+        events = [event(entity_id=f"r{i}") for i in range(1000)]
+        events[bad_index] = event(entity_type="")
+        response = await client.post("/api/v1/audits/batch", headers=acme, json={"events": events})
+        body = assert_problem(response, 422, "validation_error")
+        assert [error["loc"] for error in body["errors"]] == [
+            ["body", "events", bad_index, "entity_type"]
+        ]
+        assert await count_events(engine) == 0
+
+    @pytest.mark.parametrize(
+        ("events", "loc"), [([], ["body", "events"]), ([event()] * 1001, ["body", "events"])]
+    )
+    async def test_batch_size_is_1_to_1000(
+        self, client: httpx.AsyncClient, acme: dict[str, str], events: list[Any], loc: list[Any]
+    ) -> None:
+        body = assert_problem(
+            await client.post("/api/v1/audits/batch", headers=acme, json={"events": events}),
+            422,
+            "validation_error",
+        )
+        assert body["errors"][0]["loc"] == loc
+
+    async def test_batch_may_exceed_the_single_body_limit(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        events = [event(details={"pad": "x" * 2000}) for _ in range(600)]  # ~1.3 MiB
+        response = await client.post("/api/v1/audits/batch", headers=acme, json={"events": events})
+        assert response.status_code == 201
+        too_big = await client.post(
+            "/api/v1/audits",
+            headers=acme,
+            json=event(details={"pad": "x" * 60000}, user_agent="u"),
+        )
+        assert too_big.status_code == 201  # 60 KB is fine for one event
+        huge = await client.post(
+            "/api/v1/audits",
+            headers={**acme, "content-type": "application/json"},
+            content=b"{" + b" " * (1024 * 1024 + 1) + b"}",
+        )
+        assert_problem(huge, 413, "payload_too_large")
+
+
+class TestIdempotency:
+    async def test_retry_replays_and_writes_nothing(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        headers = {**acme, "Idempotency-Key": "order-1"}
+        first = await client.post("/api/v1/audits", headers=headers, json=event())
+        again = await client.post("/api/v1/audits", headers=headers, json=event())
+        assert first.status_code == again.status_code == 201
+        assert "idempotent-replayed" not in first.headers
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()
+        assert again.headers["location"] == first.headers["location"]
+        assert await count_events(engine) == 1
+
+    async def test_same_key_other_body_is_422(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        headers = {**acme, "Idempotency-Key": "order-2"}
+        assert (
+            await client.post("/api/v1/audits", headers=headers, json=event())
+        ).status_code == 201
+        response = await client.post(
+            "/api/v1/audits", headers=headers, json=event(entity_id="other")
+        )
+        assert_problem(response, 422, "idempotency_key_reused")
+        assert await count_events(engine) == 1
+
+    async def test_keys_are_per_tenant(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        globex: dict[str, str],
+        engine: AsyncEngine,
+    ) -> None:
+        for headers in (acme, globex):
+            response = await client.post(
+                "/api/v1/audits", headers={**headers, "Idempotency-Key": "shared"}, json=event()
+            )
+            assert response.status_code == 201
+            assert "idempotent-replayed" not in response.headers
+        assert await count_events(engine) == 2
+
+    async def test_batch_replay(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        headers = {**acme, "Idempotency-Key": "batch-1"}
+        body = {"events": [event(entity_id="a"), event(entity_id="b")]}
+        first = await client.post("/api/v1/audits/batch", headers=headers, json=body)
+        again = await client.post("/api/v1/audits/batch", headers=headers, json=body)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()
+        assert await count_events(engine) == 2
+
+    async def test_failed_write_frees_the_key(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        headers = {**acme, "Idempotency-Key": "retry-after-fix"}
+        assert (
+            await client.post("/api/v1/audits", headers=headers, json=event(entity_type=""))
+        ).status_code == 422
+        assert (
+            await client.post("/api/v1/audits", headers=headers, json=event())
+        ).status_code == 201
+
+    async def test_eight_parallel_retries_write_one_event(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        headers = {**acme, "Idempotency-Key": "parallel"}
+        responses = await asyncio.gather(
+            *(client.post("/api/v1/audits", headers=headers, json=event()) for _ in range(8))
+        )
+        statuses = sorted(response.status_code for response in responses)
+        assert set(statuses) <= {201, 409}, statuses
+        assert 201 in statuses
+        for response in responses:
+            if response.status_code == 409:
+                assert_problem(response, 409, "idempotency_key_in_flight")
+        ids = {response.json()["id"] for response in responses if response.status_code == 201}
+        assert len(ids) == 1
+        assert await count_events(engine) == 1
+        # Once the first finished, a retry replays it.
+        replay = await client.post("/api/v1/audits", headers=headers, json=event())
+        assert replay.json()["id"] in ids
+
+    @pytest.mark.parametrize("key", ["", "k" * 256])
+    async def test_key_length_is_checked(
+        self, client: httpx.AsyncClient, acme: dict[str, str], key: str
+    ) -> None:
+        response = await client.post(
+            "/api/v1/audits", headers={**acme, "Idempotency-Key": key}, json=event()
+        )
+        body = assert_problem(response, 422, "validation_error")
+        assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+class TestTenants:
+    async def test_admin_must_name_the_tenant(
+        self, client: httpx.AsyncClient, admin: dict[str, str]
+    ) -> None:
+        assert_problem(
+            await client.post("/api/v1/audits", headers=admin, json=event()),
+            422,
+            "validation_error",
+        )
+        by_query = await client.post(
+            "/api/v1/audits", headers=admin, params={"tenant": "initech"}, json=event()
+        )
+        assert by_query.json()["tenant"] == "initech"
+        by_body = await client.post(
+            "/api/v1/audits", headers=admin, json={**event(), "tenant": "initech"}
+        )
+        assert by_body.json()["tenant"] == "initech"
+        assert by_body.json()["seq"] == 2
+        disagree = await client.post(
+            "/api/v1/audits", headers=admin, params={"tenant": "a"}, json={**event(), "tenant": "b"}
+        )
+        assert_problem(disagree, 422, "validation_error")
+
+    async def test_tenant_key_cannot_write_elsewhere(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        for kwargs in ({"params": {"tenant": "globex"}}, {}):
+            body = {**event(), "tenant": "globex"} if not kwargs else event()
+            response = await client.post("/api/v1/audits", headers=acme, json=body, **kwargs)  # type: ignore[arg-type]
+            assert_problem(response, 404, "not_found")
+        assert await count_events(engine) == 0
+
+    async def test_chains_are_per_tenant(
+        self, client: httpx.AsyncClient, acme: dict[str, str], globex: dict[str, str]
+    ) -> None:
+        a = (await client.post("/api/v1/audits", headers=acme, json=event())).json()
+        g = (await client.post("/api/v1/audits", headers=globex, json=event())).json()
+        assert a["seq"] == g["seq"] == 1
+        assert a["prev_hash"] == g["prev_hash"] == "0" * 64
+
+    async def test_scopes_are_enforced(
+        self, client: httpx.AsyncClient, engine: AsyncEngine, settings: Any
+    ) -> None:
+        from src.auth.constants import Scope
+        from tests.support.keys import bearer, make_key
+
+        reader = bearer(
+            await make_key(
+                engine, settings.api_key_pepper, tenant="acme", scopes=[Scope.AUDITS_READ]
+            )
+        )
+        assert_problem(
+            await client.post("/api/v1/audits", headers=reader, json=event()), 403, "forbidden"
+        )
+        assert (await client.get("/api/v1/audits", headers=reader)).status_code == 200
+        assert_problem(
+            await client.delete(f"/api/v1/audits/{uuid.uuid4()}", headers=reader), 403, "forbidden"
+        )

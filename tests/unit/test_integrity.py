@@ -1,0 +1,201 @@
+"""The canonical digest and the chain, as pure functions."""
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from src.audits.integrity import (
+    ChainVerifier,
+    CommittedContent,
+    StoredEvent,
+    _flat_canonical_json,
+    canonical_json,
+    chain_hash,
+    erasable_hashes,
+    format_timestamp,
+)
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_canonical_json_is_rfc8785(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(
+    st.dictionaries(
+        st.text(),
+        st.one_of(st.none(), st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1), st.text()),
+    )
+)
+def test_fast_flat_encoding_is_rfc8785(content: dict[str, Any]) -> None:
+    assert _flat_canonical_json(content) == rfc8785.dumps(content)
+
+
+@given(st.integers())
+def test_big_integers_keep_their_exact_digits(number: int) -> None:
+    assert canonical_json({"n": number}) == f'{{"n":{number}}}'.encode()
+
+
+@given(json_values)
+def test_canonical_json_is_stable_when_read_back(value: Any) -> None:
+    # What is stored and read back canonicalizes to the same bytes, so it verifies.
+    assert canonical_json(json.loads(canonical_json(value))) == canonical_json(value)
+
+
+def test_key_order_and_whitespace_do_not_matter() -> None:
+    assert (
+        canonical_json(json.loads('{"b": 1, "a": [1, 2]}'))
+        == canonical_json({"a": [1, 2], "b": 1})
+        == b'{"a":[1,2],"b":1}'
+    )
+
+
+def _content(**overrides: Any) -> CommittedContent:
+    base: dict[str, Any] = {
+        "tenant": "acme",
+        "seq": 1,
+        "id": str(uuid.UUID(int=1)),
+        "received_at": datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+        "action_type": "delete",
+        "action": "repository.deleted",
+        "entity_type": "repository",
+        "entity_id": "repo_42",
+        "actor_id": "user_7",
+        "actor_type": "user",
+        "status": "success",
+        "occurred_at": datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+        "request_id": None,
+        "hashes": erasable_hashes(
+            b"s" * 16,
+            {"actor_name": "Ada", "ip_address": None, "user_agent": None, "details": {"a": 1}},
+        ),
+    }
+    base.update(overrides)
+    return CommittedContent(**base)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tenant": "globex"},
+        {"seq": 2},
+        {"id": str(uuid.UUID(int=2))},
+        {"received_at": datetime(2026, 11, 21, 9, 30, 0, 1, tzinfo=UTC)},
+        {"action": None},
+        {"entity_id": "repo_43"},
+        {"actor_id": None},
+        {"status": "pending"},
+        {"request_id": "r"},
+        {"hashes": erasable_hashes(b"s" * 16, {"actor_name": "Eve", "details": {"a": 1}})},
+    ],
+)
+def test_every_committed_field_changes_the_digest(change: dict[str, Any]) -> None:
+    assert _content(**change).digest() != _content().digest()
+
+
+def test_the_same_instant_in_any_offset_has_one_digest() -> None:
+    plus_two = datetime(2026, 11, 21, 11, 30, tzinfo=UTC).astimezone(tz=None).replace()
+    shifted = _content(
+        occurred_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC).astimezone(UTC) + timedelta(0)
+    )
+    assert shifted.digest() == _content().digest()
+    assert format_timestamp(plus_two.astimezone(UTC)).endswith("Z")
+
+
+def test_field_hashes_are_salted() -> None:
+    values = {
+        "actor_name": "Ada",
+        "ip_address": IPv4Address("203.0.113.9"),
+        "user_agent": "UA",
+        "details": {"k": "v"},
+    }
+    one = erasable_hashes(b"a" * 16, values)
+    two = erasable_hashes(b"b" * 16, values)
+    assert all(one[field] != two[field] for field in values)
+    assert erasable_hashes(b"a" * 16, {"actor_name": None})["actor_name"] is None
+
+
+def _stored(seq: int, prev: bytes, **overrides: Any) -> StoredEvent:
+    salt = b"s" * 16
+    fields: dict[str, Any] = {
+        "tenant": "acme",
+        "seq": seq,
+        "id": str(uuid.UUID(int=seq)),
+        "received_at": datetime(2026, 11, 21, tzinfo=UTC),
+        "action_type": "other",
+        "action": None,
+        "entity_type": "t",
+        "entity_id": f"e{seq}",
+        "actor_id": None,
+        "actor_type": None,
+        "actor_name": None,
+        "status": "success",
+        "status_changed_at": None,
+        "occurred_at": datetime(2026, 11, 21, tzinfo=UTC),
+        "ip_address": None,
+        "user_agent": None,
+        "request_id": None,
+        "details": {"n": seq},
+        "field_salt": salt,
+        "erased_at": None,
+        "erased_hashes": None,
+        "hash": b"",
+        "prev_hash": prev,
+    }
+    fields.update(overrides)
+    draft = StoredEvent(**fields)
+    committed = draft.committed()
+    assert committed is not None
+    fields["hash"] = chain_hash(prev, committed.digest())
+    return StoredEvent(**fields)
+
+
+def _chain(length: int) -> list[StoredEvent]:
+    events, prev = [], bytes(32)
+    for seq in range(1, length + 1):
+        events.append(_stored(seq, prev))
+        prev = events[-1].hash
+    return events
+
+
+def test_verifier_accepts_a_good_chain() -> None:
+    verifier = ChainVerifier(expected_seq=1)
+    assert all(verifier.feed(event) for event in _chain(5))
+    verifier.finish(head_seq=5, head_hash=_chain(5)[-1].hash, last_seq=5)
+    assert verifier.first_invalid_seq is None
+    assert verifier.checked == 5
+
+
+def test_verifier_names_a_gap_and_a_bad_head() -> None:
+    events = _chain(5)
+    verifier = ChainVerifier(expected_seq=1)
+    for event in events[:2] + events[3:]:
+        verifier.feed(event)
+    assert verifier.first_invalid_seq == 3
+    tail = ChainVerifier(expected_seq=1)
+    for event in events:
+        tail.feed(event)
+    tail.finish(head_seq=5, head_hash=bytes(32), last_seq=5)
+    assert tail.first_invalid_seq == 5
