@@ -12,25 +12,28 @@ def _declared_query_parameters(dependant: Dependant) -> set[str]:
     return names
 
 
-async def reject_unknown_query_parameters(request: Request) -> None:
-    """A query parameter the route does not declare is a 422, not silently ignored.
+async def check_query_parameters(request: Request) -> None:
+    """A query parameter the route does not declare, or one holding a NUL, is a 422.
 
     For an audit log a typo must not widen a search: `?actr_id=u7` would otherwise list
-    every event instead of u7's.
+    every event instead of u7's. And PostgreSQL text cannot hold NUL characters.
     """
     dependant = getattr(request.scope.get("route"), "dependant", None)
     if not isinstance(dependant, Dependant):
         return
     declared = _declared_query_parameters(dependant)
-    unknown = sorted({name for name in request.query_params if name not in declared})
-    if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", name),
-                    "msg": "Unknown query parameter",
-                    "type": "extra_forbidden",
-                }
-                for name in unknown
-            ]
-        )
+    errors = [
+        {"loc": ("query", name), "msg": "Unknown query parameter", "type": "extra_forbidden"}
+        for name in sorted({name for name in request.query_params if name not in declared})
+    ]
+    errors.extend(
+        {
+            "loc": ("query", name),
+            "msg": "NUL characters are not allowed",
+            "type": "string_pattern_mismatch",
+        }
+        for name, value in request.query_params.multi_items()
+        if "\x00" in value and name in declared
+    )
+    if errors:
+        raise RequestValidationError(errors)

@@ -4,12 +4,13 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,7 +21,7 @@ from src.audits.router import router as audits_router
 from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
-from src.dependencies import reject_unknown_query_parameters
+from src.dependencies import check_query_parameters
 from src.exceptions import UnhandledErrorMiddleware, register_exception_handlers
 from src.health.router import router as health_router
 from src.logging import configure_logging
@@ -162,15 +163,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         validator=_is_sane_request_id,
     )
 
+    app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     app.include_router(health_router)
     app.include_router(_meta_router(settings, metrics))
     app.include_router(_api_router(settings), max_body_size=settings.max_body_bytes)
     return app
 
 
+def _openapi_document(app: FastAPI) -> dict[str, Any]:  # the OpenAPI JSON document
+    """FastAPI's document, with optional query and header parameters published without `null`.
+
+    FastAPI renders `str | None = None` as `anyOf: [string, null]`, but a query string cannot
+    carry a null: absence, already said by `required: false`, is how a client leaves one out.
+    """
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    schema = parameter.get("schema", {})
+                    variants = schema.get("anyOf")
+                    if parameter.get("in") in ("query", "header") and variants:
+                        kept = [variant for variant in variants if variant.get("type") != "null"]
+                        if len(kept) == 1:
+                            del schema["anyOf"]
+                            schema.update(kept[0])
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
 def _api_router(settings: Settings) -> APIRouter:
     """Everything under `/api/v1`: the domains' routers."""
-    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_parameters)])
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_query_parameters)])
     router.include_router(keys_router)
     router.include_router(audits_batch_router, max_body_size=settings.max_batch_body_bytes)
     router.include_router(audits_router)

@@ -1,7 +1,9 @@
 """Prometheus metrics, in a registry per app (no import-time globals)."""
 
 from collections.abc import Iterator
+from typing import Annotated
 
+from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -27,6 +29,12 @@ class Metrics:
             "HTTP request latency by method, route template and status.",
             ["method", "route", "status"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.events_ingested = Counter(
+            "trailmark_events_ingested",
+            "Audit events written (idempotent replays excluded), by endpoint kind.",
+            ["kind"],
             registry=self.registry,
         )
         self._pool = _PoolCollector()
@@ -60,3 +68,11 @@ class _PoolCollector(Collector):
         }
         for name, (documentation, value) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

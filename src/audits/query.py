@@ -105,6 +105,9 @@ def _parse_details_value(raw: str, quoted: bool) -> DetailsValue:
 
 def parse_search(query: str) -> EventFilter:
     """Parse `q` into an `EventFilter`; `InvalidSearchQuery` names the first bad term."""
+    if "\x00" in query:
+        term = next(word for word in query.split() if "\x00" in word)
+        raise InvalidSearchQuery(term, "NUL characters are not allowed")
     fields: dict[str, Any] = {}  # EventFilter's fields, validated at the end
     action_types: list[ActionType] = []
     details: list[DetailsMatch] = []

@@ -39,6 +39,7 @@ from src.auth.dependencies import CursorCodecDep, PrincipalDep, TenantAccess, re
 from src.auth.schemas import Principal
 from src.database import SessionDep, SessionmakerDep
 from src.exceptions import Forbidden, Unauthorized, UnprocessableRequest, problem_responses
+from src.metrics import MetricsDep
 from src.pagination import InvalidCursor
 
 
@@ -59,6 +60,7 @@ router = APIRouter(prefix="/audits", tags=["audits"])
 batch_router = APIRouter(prefix="/audits", tags=["audits"])
 
 AUTH = (Unauthorized, Forbidden)
+MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
 JSON = "application/json"
 
 IdempotencyKey = Annotated[
@@ -118,6 +120,7 @@ async def record_event(
     body: EventCreate,
     principal: Writer,
     sessionmaker: SessionmakerDep,
+    metrics: MetricsDep,
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -135,6 +138,8 @@ async def record_event(
     headers = {"Location": f"/api/v1/audits/{recorded.ids[0]}"}
     if recorded.replayed:
         headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.events_ingested.labels("single").inc()
     return _json(recorded.items[0], status.HTTP_201_CREATED, headers)
 
 
@@ -154,6 +159,7 @@ async def record_batch(
     body: EventBatchCreate,
     principal: Writer,
     sessionmaker: SessionmakerDep,
+    metrics: MetricsDep,
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -172,6 +178,8 @@ async def record_batch(
         '{"items":[' + ",".join(recorded.items) + '],"count":' + str(len(recorded.items)) + "}"
     )
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
+    if not recorded.replayed:
+        metrics.events_ingested.labels("batch").inc(len(recorded.ids))
     return _json(content, status.HTTP_201_CREATED, headers)
 
 
@@ -361,10 +369,10 @@ async def verify_chain(
     access: ReadAccess,
     sessionmaker: SessionmakerDep,
     from_seq: Annotated[
-        int | None, Query(ge=1, description="First `seq` to check (default 1).")
+        int | None, Query(ge=1, le=MAX_SEQ, description="First `seq` to check (default 1).")
     ] = None,
     to_seq: Annotated[
-        int | None, Query(ge=1, description="Last `seq` to check (default: the head).")
+        int | None, Query(ge=1, le=MAX_SEQ, description="Last `seq` to check (default: the head).")
     ] = None,
 ) -> Verification:
     return await service.verify(

@@ -81,3 +81,32 @@ def test_cli_examples(database_url: str) -> None:
     assert "acme" in lines[tenant_key["id"]]
     assert "active" in lines[tenant_key["id"]]
     assert "(admin)" in lines[admin_key["id"]]
+
+
+@pytest.mark.slow
+def test_audit_examples(running_service: tuple[str, Path], tmp_path: Path) -> None:
+    base, key_file = running_service
+    script = (
+        readme_example("audits")
+        .replace("http://127.0.0.1:8000", base)
+        .replace(".data/dev-admin-key", str(key_file))
+        .replace("acme-events.ndjson", str(tmp_path / "acme-events.ndjson"))
+    )
+    output = run_example(script, {})
+    documents = []
+    decoder = json.JSONDecoder()
+    position = 0
+    while position < len(output):
+        if output[position].isspace():
+            position += 1
+            continue
+        document, position = decoder.raw_decode(output, position)
+        documents.append(document)
+    recorded, batch, search, verification = documents
+    assert recorded["action"] == "repository.deleted"
+    assert batch["count"] == 2
+    assert [item["id"] for item in search["items"]] == [recorded["id"]]
+    exported = (tmp_path / "acme-events.ndjson").read_text().splitlines()
+    assert len(exported) == 3
+    assert verification["valid"] is True
+    assert verification["checked"] == 3

@@ -243,6 +243,14 @@ class TestTamperEvidence:
         result = await verify(client, acme)
         assert result["first_invalid_seq"] == 4
 
+    async def test_range_beyond_bigint_is_422(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        response = await client.get(
+            "/api/v1/audits/integrity/verify", headers=acme, params={"from_seq": 2**63}
+        )
+        assert response.status_code == 422
+
     async def test_ranges(
         self,
         client: httpx.AsyncClient,

@@ -260,6 +260,8 @@ class TestList:
             ({"occurred_after": "2026-11-01T00:00:00"}, ["query", "occurred_after"]),
             ({"occurred_after": "1700000000"}, ["query", "occurred_after"]),
             ({"actr_id": "user_1"}, ["query", "actr_id"]),
+            ({"entity_type": "nul\u0000"}, ["query", "entity_type"]),
+            ({"q": "nul\u0000byte"}, ["query", "q"]),
         ],
     )
     async def test_bad_parameters_are_422(

@@ -34,3 +34,19 @@ async def test_api_routes_are_labelled_with_their_full_template(client: httpx.As
     text = (await client.get("/metrics")).text
     assert 'route="/api/v1/keys/{key_id}",status="401"' in text
     assert "0193a1c2" not in text
+
+
+async def test_events_ingested_are_counted_once(
+    client: httpx.AsyncClient, acme: dict[str, str]
+) -> None:
+    from tests.support.events import event
+
+    headers = {**acme, "Idempotency-Key": "metrics-1"}
+    await client.post("/api/v1/audits", headers=headers, json=event())
+    await client.post("/api/v1/audits", headers=headers, json=event())  # a replay writes nothing
+    await client.post(
+        "/api/v1/audits/batch", headers=acme, json={"events": [event(), event(), event()]}
+    )
+    text = (await client.get("/metrics")).text
+    assert 'trailmark_events_ingested_total{kind="single"} 1.0' in text
+    assert 'trailmark_events_ingested_total{kind="batch"} 3.0' in text

@@ -68,6 +68,7 @@ def test_quoted_values_stay_strings() -> None:
         "details..x:1",
         "details.x.:1",
         "x" * 300,
+        "nul\x00byte",
     ],
 )
 def test_malformed_queries_name_a_term(query: str) -> None:
