@@ -5,11 +5,12 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from src.audits import service
@@ -29,6 +30,7 @@ from src.audits.schemas import (
     EventBatchCreate,
     EventBatchOut,
     EventCreate,
+    EventIn,
     EventOut,
     EventPage,
     Stats,
@@ -99,6 +101,28 @@ def _write_access(
     return access
 
 
+async def _record(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    query_tenant: str | None,
+    body: EventCreate | EventBatchCreate,
+    events: Sequence[EventIn],
+    idempotency_key: str | None,
+) -> service.RecordedEvents:
+    """Both ingest routes: resolve the tenant, fingerprint the request, append."""
+    access = _write_access(principal, query_tenant, body.tenant)
+    is_batch = isinstance(body, EventBatchCreate)
+    content = json.loads(body.model_dump_json(exclude={"tenant"}))
+    return await service.record(
+        sessionmaker=sessionmaker,
+        tenant=access.tenant,
+        batch=events,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("batch" if is_batch else "event", access.tenant, content),
+        is_batch=is_batch,
+    )
+
+
 WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFlight)
 
 
@@ -124,17 +148,7 @@ async def record_event(
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    access = _write_access(principal, tenant, body.tenant)
-    recorded = await service.record(
-        sessionmaker=sessionmaker,
-        tenant=access.tenant,
-        batch=[body],
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint(
-            "event", access.tenant, json.loads(body.model_dump_json(exclude={"tenant"}))
-        ),
-        is_batch=False,
-    )
+    recorded = await _record(sessionmaker, principal, tenant, body, [body], idempotency_key)
     headers = {"Location": f"/api/v1/audits/{recorded.ids[0]}"}
     if recorded.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -163,17 +177,7 @@ async def record_batch(
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    access = _write_access(principal, tenant, body.tenant)
-    recorded = await service.record(
-        sessionmaker=sessionmaker,
-        tenant=access.tenant,
-        batch=body.events,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint(
-            "batch", access.tenant, json.loads(body.model_dump_json(exclude={"tenant"}))
-        ),
-        is_batch=True,
-    )
+    recorded = await _record(sessionmaker, principal, tenant, body, body.events, idempotency_key)
     content = (
         '{"items":[' + ",".join(recorded.items) + '],"count":' + str(len(recorded.items)) + "}"
     )
