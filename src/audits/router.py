@@ -41,7 +41,7 @@ from src.auth.dependencies import CursorCodecDep, PrincipalDep, TenantAccess, re
 from src.auth.schemas import Principal
 from src.database import SessionDep, SessionmakerDep
 from src.exceptions import Forbidden, Unauthorized, UnprocessableRequest, problem_responses
-from src.metrics import MetricsDep
+from src.metrics import Metrics, MetricsDep
 from src.pagination import InvalidCursor
 
 
@@ -103,17 +103,18 @@ def _write_access(
 
 async def _record(
     sessionmaker: async_sessionmaker[AsyncSession],
+    metrics: Metrics,
     principal: Principal,
     query_tenant: str | None,
     body: EventCreate | EventBatchCreate,
     events: Sequence[EventIn],
     idempotency_key: str | None,
 ) -> service.RecordedEvents:
-    """Both ingest routes: resolve the tenant, fingerprint the request, append."""
+    """Both ingest routes: resolve the tenant, fingerprint the request, append, count."""
     access = _write_access(principal, query_tenant, body.tenant)
     is_batch = isinstance(body, EventBatchCreate)
     content = json.loads(body.model_dump_json(exclude={"tenant"}))
-    return await service.record(
+    recorded = await service.record(
         sessionmaker=sessionmaker,
         tenant=access.tenant,
         batch=events,
@@ -121,6 +122,9 @@ async def _record(
         fingerprint=request_fingerprint("batch" if is_batch else "event", access.tenant, content),
         is_batch=is_batch,
     )
+    if not recorded.replayed:
+        metrics.events_ingested.labels("batch" if is_batch else "single").inc(len(recorded.ids))
+    return recorded
 
 
 WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFlight)
@@ -148,12 +152,12 @@ async def record_event(
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    recorded = await _record(sessionmaker, principal, tenant, body, [body], idempotency_key)
+    recorded = await _record(
+        sessionmaker, metrics, principal, tenant, body, [body], idempotency_key
+    )
     headers = {"Location": f"/api/v1/audits/{recorded.ids[0]}"}
     if recorded.replayed:
         headers["Idempotent-Replayed"] = "true"
-    else:
-        metrics.events_ingested.labels("single").inc()
     return _json(recorded.items[0], status.HTTP_201_CREATED, headers)
 
 
@@ -177,13 +181,13 @@ async def record_batch(
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    recorded = await _record(sessionmaker, principal, tenant, body, body.events, idempotency_key)
+    recorded = await _record(
+        sessionmaker, metrics, principal, tenant, body, body.events, idempotency_key
+    )
     content = (
         '{"items":[' + ",".join(recorded.items) + '],"count":' + str(len(recorded.items)) + "}"
     )
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
-    if not recorded.replayed:
-        metrics.events_ingested.labels("batch").inc(len(recorded.ids))
     return _json(content, status.HTTP_201_CREATED, headers)
 
 
