@@ -289,13 +289,13 @@ def conditions(
     return where
 
 
-def keyset_after(occurred_at: datetime, event_id: str, descending: bool) -> ColumnElement[bool]:
+def keyset_after(
+    occurred_at: datetime, event_id: uuid.UUID, descending: bool
+) -> ColumnElement[bool]:
     """Rows strictly after (occurred_at, id) in page order, as a row comparison (indexed)."""
     c = events.c
     key = tuple_(c.occurred_at, c.id)
-    bound = tuple_(
-        literal(occurred_at, DateTime(timezone=True)), literal(uuid.UUID(event_id), Uuid())
-    )
+    bound = tuple_(literal(occurred_at, DateTime(timezone=True)), literal(event_id, Uuid()))
     return key < bound if descending else key > bound
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import uuid6
-from sqlalchemy import Text, and_, cast, func, insert, select, update
+from sqlalchemy import Select, Text, and_, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -320,14 +320,35 @@ def _order_by(order: Order) -> list[Any]:  # SQL order expressions
     return [events.c.occurred_at.asc(), events.c.id.asc()]
 
 
-def _decode_position(
-    codec: CursorCodec, cursor: str, tenant: str, order: Order
-) -> tuple[datetime, str]:
+Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last row seen
+
+
+def _page_query(
+    access: TenantAccess,
+    filters: Sequence[EventFilter],
+    include_erased: bool,
+    order: Order,
+    after: Position | None,
+    limit: int,
+) -> Select[str, datetime, uuid.UUID]:
+    """Matching events as API JSON, in page order, strictly after `after`: lists and exports."""
+    where = conditions(access.tenant, *filters, include_erased=include_erased)
+    if after is not None:
+        where.append(keyset_after(*after, descending=order == "desc"))
+    return (
+        select(cast(event_json(), Text), events.c.occurred_at, events.c.id)
+        .where(and_(*where))
+        .order_by(*_order_by(order))
+        .limit(limit)
+    )
+
+
+def _decode_position(codec: CursorCodec, cursor: str, tenant: str, order: Order) -> Position:
     position = codec.decode(EVENTS_CURSOR, cursor)
     if position.get("tenant") != tenant or position.get("order") != order:
         raise InvalidCursor("The cursor belongs to another tenant or sort order.")
     try:
-        return datetime.fromisoformat(str(position["at"])), str(uuid.UUID(str(position["id"])))
+        return datetime.fromisoformat(str(position["at"])), uuid.UUID(str(position["id"]))
     except (KeyError, ValueError) as exc:
         raise InvalidCursor() from exc
 
@@ -344,19 +365,10 @@ async def list_page(
     include_erased: bool,
 ) -> tuple[list[str], str | None]:
     """One page of matching events (API JSON each) and the cursor of the next page."""
-    if cursor is not None:
-        after = _decode_position(codec, cursor, access.tenant, order)
+    after = None if cursor is None else _decode_position(codec, cursor, access.tenant, order)
     if not access.visible:
         return [], None
-    where = conditions(access.tenant, *filters, include_erased=include_erased)
-    if cursor is not None:
-        where.append(keyset_after(after[0], after[1], descending=order == "desc"))
-    query = (
-        select(cast(event_json(), Text), events.c.occurred_at, events.c.id)
-        .where(and_(*where))
-        .order_by(*_order_by(order))
-        .limit(limit + 1)
-    )
+    query = _page_query(access, filters, include_erased, order, after, limit + 1)
     async with session.begin():
         rows = (await session.execute(query)).all()
     next_cursor = None
@@ -386,25 +398,16 @@ async def stream(
     """Every matching event (API JSON each), fetched in keyset batches: constant memory."""
     if not access.visible:
         return
-    base = conditions(access.tenant, *filters, include_erased=include_erased)
-    after: tuple[datetime, str] | None = None
+    after: Position | None = None
     while True:
-        where = list(base)
-        if after is not None:
-            where.append(keyset_after(after[0], after[1], descending=order == "desc"))
-        query = (
-            select(cast(event_json(), Text), events.c.occurred_at, events.c.id)
-            .where(and_(*where))
-            .order_by(*_order_by(order))
-            .limit(EXPORT_BATCH)
-        )
+        query = _page_query(access, filters, include_erased, order, after, EXPORT_BATCH)
         async with sessionmaker() as session, session.begin():
             rows = (await session.execute(query)).all()
         for row in rows:
             yield str(row[0])
         if len(rows) < EXPORT_BATCH:
             return
-        after = (rows[-1][1], str(rows[-1][2]))
+        after = (rows[-1][1], rows[-1][2])
 
 
 GROUP_COLUMNS = {
