@@ -157,24 +157,27 @@ class StoredEvent:
     hash: bytes
     prev_hash: bytes
 
+    def field_hashes(self) -> Mapping[str, str | None] | None:
+        """The erasable fields' hashes: kept ones once erased, else recomputed; None if neither."""
+        if self.erased_at is not None:
+            return self.erased_hashes
+        if self.field_salt is None:
+            return None
+        return erasable_hashes(
+            self.field_salt,
+            {
+                "actor_name": self.actor_name,
+                "ip_address": self.ip_address,
+                "user_agent": self.user_agent,
+                "details": self.details,
+            },
+        )
+
     def committed(self) -> CommittedContent | None:
         """What the digest covered, recomputed from the stored row; None if it cannot be."""
-        if self.erased_at is not None:
-            if self.erased_hashes is None:
-                return None
-            hashes: Mapping[str, str | None] = self.erased_hashes
-        else:
-            if self.field_salt is None:
-                return None
-            hashes = erasable_hashes(
-                self.field_salt,
-                {
-                    "actor_name": self.actor_name,
-                    "ip_address": self.ip_address,
-                    "user_agent": self.user_agent,
-                    "details": self.details,
-                },
-            )
+        hashes = self.field_hashes()
+        if hashes is None:
+            return None
         # Only a pending event can change status, once; it was recorded as pending.
         recorded_status = "pending" if self.status_changed_at is not None else self.status
         return CommittedContent(
