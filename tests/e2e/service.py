@@ -22,11 +22,14 @@ def free_port() -> int:
 
 
 def start_service(
-    database_url: str, key_file: Path, output: int | IO[bytes] = subprocess.DEVNULL
+    database_url: str,
+    key_file: Path,
+    output: int | IO[bytes] = subprocess.DEVNULL,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Run the start command on a free port; return it once `/readyz` answers 200."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "src.cli", "dev", "--port", str(port), "--key-file", str(key_file)],
         cwd=ROOT,

@@ -9,11 +9,13 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.service import ROOT, start_service, stop_service
+from tests.support.fake_openai import FakeOpenAI
 
 
 def readme_example(name: str) -> str:
@@ -93,6 +95,47 @@ def test_audit_examples(running_service: tuple[str, Path], tmp_path: Path) -> No
         .replace("acme-events.ndjson", str(tmp_path / "acme-events.ndjson"))
     )
     output = run_example(script, {})
+    recorded, batch, search, verification = _json_documents(output)
+    assert recorded["action"] == "repository.deleted"
+    assert batch["count"] == 2
+    assert [item["id"] for item in search["items"]] == [recorded["id"]]
+    exported = (tmp_path / "acme-events.ndjson").read_text().splitlines()
+    assert len(exported) == 3
+    assert verification["valid"] is True
+    assert verification["checked"] == 3
+
+
+@pytest.mark.slow
+def test_ai_examples(database_url: str, tmp_path: Path) -> None:
+    key_file = tmp_path / "dev-admin-key"
+    with FakeOpenAI(api_key="fake") as fake:
+        ai_env = {"OPENAI_API_KEY": "fake", "OPENAI_BASE_URL": fake.url}
+        process, base = start_service(database_url, key_file, extra_env=ai_env)
+        try:
+            script = (
+                readme_example("ai")
+                .replace("http://127.0.0.1:8000", base)
+                .replace(".data/dev-admin-key", str(key_file))
+            )
+            output = run_example(script, {})
+        finally:
+            stop_service(process)
+    asked, summary, usage = _json_documents(output)
+    assert asked["filter"]["action_types"] == ["delete"]
+    assert asked["filter"]["entity_type"] == "repository"
+    # Other examples may have recorded deletions of acme's repositories in this database too.
+    assert asked["items"]
+    assert {(i["action_type"], i["entity_type"]) for i in asked["items"]} == {
+        ("delete", "repository")
+    }
+    assert "repo_42" in {item["entity_id"] for item in asked["items"]}
+    assert asked["answer"]
+    assert summary["event_count"] >= 1
+    assert summary["cited_event_ids"]
+    assert [group["calls"] for group in usage["groups"]] == [3]
+
+
+def _json_documents(output: str) -> list[Any]:  # the JSON documents curl printed, in order
     documents = []
     decoder = json.JSONDecoder()
     position = 0
@@ -102,11 +145,4 @@ def test_audit_examples(running_service: tuple[str, Path], tmp_path: Path) -> No
             continue
         document, position = decoder.raw_decode(output, position)
         documents.append(document)
-    recorded, batch, search, verification = documents
-    assert recorded["action"] == "repository.deleted"
-    assert batch["count"] == 2
-    assert [item["id"] for item in search["items"]] == [recorded["id"]]
-    exported = (tmp_path / "acme-events.ndjson").read_text().splitlines()
-    assert len(exported) == 3
-    assert verification["valid"] is True
-    assert verification["checked"] == 3
+    return documents

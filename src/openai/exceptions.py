@@ -1,0 +1,38 @@
+"""Upstream AI failures, as the problems the contract names.
+
+Details are written here, never copied from the upstream: an upstream error message can
+echo a (partly masked) API key or the prompt, so none of its text reaches a client or a log.
+"""
+
+from src.exceptions import DomainError, ServiceUnavailable
+
+
+class AiNotConfigured(ServiceUnavailable):
+    code = "ai_not_configured"
+    default_detail = (
+        "The AI features are off: set OPENAI_API_KEY (and OPENAI_BASE_URL) to use them."
+    )
+
+
+class AiRateLimited(ServiceUnavailable):
+    code = "ai_rate_limited"
+    default_detail = (
+        "The AI provider is rate-limiting Trailmark; retry after `Retry-After` seconds."
+    )
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after_seconds)})
+
+
+class AiUpstreamError(DomainError):
+    status = 502
+    code = "ai_upstream_error"
+    title = "Bad Gateway"
+    default_detail = "The AI provider failed to answer."
+
+
+class AiUpstreamTimeout(DomainError):
+    status = 504
+    code = "ai_upstream_timeout"
+    title = "Gateway Timeout"
+    default_detail = "The AI provider did not answer in time; try again later."

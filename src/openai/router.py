@@ -1,0 +1,99 @@
+"""`/api/v1/openai`: what the model calls cost and how they went."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from src.auth.dependencies import CursorCodecDep, SettingsDep
+from src.database import SessionDep
+from src.exceptions import Forbidden, Unauthorized, problem_responses
+from src.openai import service
+from src.openai.constants import CallPurpose, CallStatus
+from src.openai.dependencies import LedgerScopeDep
+from src.openai.schemas import CallPage, UsageReport
+from src.pagination import InvalidCursor
+from src.schemas import Rfc3339
+
+router = APIRouter(prefix="/openai", tags=["openai"])
+
+AUTH = (Unauthorized, Forbidden)
+DEFAULT_USAGE_DAYS = 30
+MAX_CALLS_PAGE = 100
+
+Since = Annotated[Rfc3339 | None, Query(description="Inclusive start (RFC 3339).")]
+Until = Annotated[Rfc3339 | None, Query(description="Exclusive end (RFC 3339).")]
+
+
+@router.get(
+    "/usage",
+    summary="Report model usage",
+    description=(
+        "Calls, errors, prompt and completion tokens, p50/p95 latency and estimated cost "
+        "(from `OPENAI_PRICES_PER_MILLION_TOKENS`), per model or per UTC day, computed by "
+        "PostgreSQL. The period defaults to the last 30 days. An admin key sees every tenant "
+        "unless it names one; a tenant key sees its own. Needs `audits:read`."
+    ),
+    response_model=UsageReport,
+    responses=problem_responses(*AUTH),
+)
+async def usage_report(
+    scope: LedgerScopeDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    since: Since = None,
+    until: Until = None,
+    group_by: Annotated[
+        Literal["model", "day"], Query(description="One group per model or per UTC day.")
+    ] = "model",
+) -> UsageReport:
+    # An empty or reversed period reports nothing, as a filter on `GET /audits` would.
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=DEFAULT_USAGE_DAYS)
+    groups = await service.usage(
+        session=session,
+        scope=scope,
+        since=since,
+        until=until,
+        group_by=group_by,
+        prices=settings.openai_prices_per_million_tokens,
+    )
+    return UsageReport(since=since, until=until, group_by=group_by, groups=groups)
+
+
+@router.get(
+    "/calls",
+    summary="List model calls",
+    description=(
+        "The call ledger, newest first, paged by an opaque cursor: purpose, model, outcome, "
+        "attempts, latency, tokens and the `request_id` that made each call. Prompts and "
+        "answers are only kept when `OPENAI_STORE_CONTENT` is on. Needs `audits:read`."
+    ),
+    response_model=CallPage,
+    responses=problem_responses(*AUTH, InvalidCursor),
+)
+async def list_calls(
+    scope: LedgerScopeDep,
+    session: SessionDep,
+    codec: CursorCodecDep,
+    since: Since = None,
+    until: Until = None,
+    purpose: Annotated[CallPurpose | None, Query(description="Only calls made for this.")] = None,
+    status: Annotated[CallStatus | None, Query(description="Only calls that ended so.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_CALLS_PAGE, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
+    ] = None,
+) -> CallPage:
+    items, next_cursor = await service.list_calls(
+        session=session,
+        codec=codec,
+        scope=scope,
+        since=since,
+        until=until,
+        purpose=purpose,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+    return CallPage(items=items, next_cursor=next_cursor, limit=limit)
