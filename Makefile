@@ -1,4 +1,4 @@
-.PHONY: start test ci
+.PHONY: start test ci bench bench-smoke
 
 start:
 	python3 tasks.py start
@@ -8,3 +8,9 @@ test:
 
 ci:
 	bash .ci/run
+
+bench:
+	python3 tasks.py bench
+
+bench-smoke:
+	python3 tasks.py bench --smoke

@@ -5,6 +5,7 @@
     python3 tasks.py test    # the whole test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
     python3 tasks.py cli ... # the command line, e.g. `python3 tasks.py cli keys list`
     python3 tasks.py fake-openai  # a local OpenAI-compatible fake, to try the AI endpoints
+    python3 tasks.py bench   # the benchmark: JSON on stdout (`--smoke`: a quick check)
 
 Both install `uv` if it is missing (into .tools/, from PyPI), then sync the locked
 dependencies into .venv/ before running. Only the standard library is used here.
@@ -66,6 +67,7 @@ def main(argv: list[str]) -> int:
         "test": ["pytest", "--cov", "--cov-report=term"],
         "cli": ["python", "-m", "src.cli"],
         "fake-openai": ["python", "-m", "tests.support.fake_openai"],
+        "bench": ["python", "-m", "bench"],
     }
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)

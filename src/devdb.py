@@ -38,7 +38,8 @@ class EmbeddedPostgres:
         self._server.cleanup()
 
 
-async def _admin_connect(server_url: str) -> asyncpg.Connection:
+async def connect(server_url: str) -> asyncpg.Connection:
+    """An asyncpg connection from a `postgresql://` URL (a `?host=` socket directory too)."""
     parts = urlsplit(server_url)
     host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
     connection: asyncpg.Connection = await asyncpg.connect(
@@ -60,7 +61,7 @@ def database_url(server_url: str, database: str) -> str:
 
 async def create_database(server_url: str, database: str, *, exist_ok: bool = False) -> str:
     """Create `database` on the server (reached through `server_url`); return its URL."""
-    connection = await _admin_connect(server_url)
+    connection = await connect(server_url)
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if exists and not exist_ok:
@@ -73,7 +74,7 @@ async def create_database(server_url: str, database: str, *, exist_ok: bool = Fa
 
 
 async def drop_database(server_url: str, database: str) -> None:
-    connection = await _admin_connect(server_url)
+    connection = await connect(server_url)
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
@@ -83,7 +84,7 @@ async def drop_database(server_url: str, database: str) -> None:
 async def server_answers(server_url: str) -> bool:
     """True when a PostgreSQL server accepts a connection at `server_url`."""
     try:
-        connection = await _admin_connect(server_url)
+        connection = await connect(server_url)
     except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await connection.close()

@@ -78,10 +78,13 @@ async def _lock_head(session: AsyncSession, tenant: str) -> tuple[int, bytes]:
     return int(row[0]), bytes(row[1])
 
 
-async def _append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[uuid.UUID]:
-    """Chain and insert `batch` at the end of the tenant's log (inside the caller's transaction)."""
-    seq, prev_hash = await _lock_head(session, tenant)
-    received_at = datetime.now(UTC)
+def chain_rows(
+    tenant: str, seq: int, prev_hash: bytes, batch: Sequence[EventIn], received_at: datetime
+) -> tuple[list[dict[str, Any]], int, bytes]:
+    """The rows of `batch` chained after (`seq`, `prev_hash`), and the new head.
+
+    Pure: the API's writes and the benchmark's COPY ceiling both chain events with it.
+    """
     rows: list[dict[str, Any]] = []  # column values of each new row
     for event in batch:
         seq += 1
@@ -116,34 +119,44 @@ async def _append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) 
                 },
             ),
         )
-        values = {
-            "tenant": tenant,
-            "seq": seq,
-            "id": event_id,
-            "action_type": event.action_type.value,
-            "action": event.action,
-            "entity_type": event.entity_type,
-            "entity_id": event.entity_id,
-            "actor_id": actor_id,
-            "actor_type": actor_type,
-            "actor_name": actor_name,
-            "status": event.status.value,
-            "occurred_at": occurred_at,
-            "received_at": received_at,
-            "ip_address": event.ip_address,
-            "user_agent": event.user_agent,
-            "request_id": event.request_id,
-            "details": event.details,
-            "field_salt": salt,
-        }
         event_hash = chain_hash(prev_hash, committed.digest())
-        rows.append({**values, "hash": event_hash, "prev_hash": prev_hash})
+        rows.append(
+            {
+                "tenant": tenant,
+                "seq": seq,
+                "id": event_id,
+                "action_type": event.action_type.value,
+                "action": event.action,
+                "entity_type": event.entity_type,
+                "entity_id": event.entity_id,
+                "actor_id": actor_id,
+                "actor_type": actor_type,
+                "actor_name": actor_name,
+                "status": event.status.value,
+                "occurred_at": occurred_at,
+                "received_at": received_at,
+                "ip_address": event.ip_address,
+                "user_agent": event.user_agent,
+                "request_id": event.request_id,
+                "details": event.details,
+                "field_salt": salt,
+                "hash": event_hash,
+                "prev_hash": prev_hash,
+            }
+        )
         prev_hash = event_hash
+    return rows, seq, prev_hash
+
+
+async def _append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[uuid.UUID]:
+    """Chain and insert `batch` at the end of the tenant's log (inside the caller's transaction)."""
+    head_seq, head_hash = await _lock_head(session, tenant)
+    rows, seq, last_hash = chain_rows(tenant, head_seq, head_hash, batch, datetime.now(UTC))
     await session.execute(insert(events), rows)
     await session.execute(
         update(ChainHead)
         .where(col(ChainHead.tenant) == tenant)
-        .values(head_seq=seq, head_hash=prev_hash)
+        .values(head_seq=seq, head_hash=last_hash)
     )
     return [row["id"] for row in rows]
 

@@ -1,0 +1,1 @@
+"""Trailmark's benchmark: `python -m bench` (or `make bench`); `--smoke` for a quick check."""

@@ -1,0 +1,316 @@
+"""Measure ingest, query, export and verify against the machine's own ceilings; print JSON.
+
+    python -m bench            # 100k then 1M events over 50 tenants (minutes)
+    python -m bench --smoke    # the same steps on a few thousand events (seconds; CI runs it)
+
+The JSON document goes to stdout (or `--out`), a short table to stderr.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench import data, load
+from bench.server import Api, Database
+from src.auth.constants import Scope
+from src.auth.schemas import KeyCreate
+from src.auth.service import create_key
+from src.config import to_async_url
+from src.database import create_sessionmaker
+from src.devdb import connect
+
+JSON = {"Content-Type": "application/json"}
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Sizes:
+    scales: tuple[int, ...]  # dataset sizes (events) at which ingest and queries are measured
+    tenants: int
+    big_share: float  # of each load, the share of the one big tenant (export and verify)
+    healthz_seconds: float
+    single_seconds: float
+    single_clients: int
+    batches: int  # 1000-event batches per scale
+    batch_clients: int
+    query_samples: int
+    deep_page: int
+
+    @classmethod
+    def full(cls) -> "Sizes":
+        return cls((100_000, 1_000_000), 50, 0.2, 5.0, 10.0, 64, 40, 4, 200, 500)
+
+    @classmethod
+    def smoke(cls) -> "Sizes":
+        return cls((2_000, 5_000), 5, 0.2, 1.0, 1.5, 64, 3, 2, 10, 5)
+
+
+def _plan(sizes: Sizes, tenants: list[str], events: int) -> dict[str, int]:
+    """How many of `events` each dataset tenant gets: the big one its share, others the rest."""
+    big = round(events * sizes.big_share)
+    others = tenants[1:]
+    each, extra = divmod(events - big, len(others))
+    return {tenants[0]: big} | {t: each + (1 if i < extra else 0) for i, t in enumerate(others)}
+
+
+async def _ingest(
+    http: httpx.AsyncClient, factory: data.EventFactory, sizes: Sizes
+) -> dict[str, Any]:
+    """Batch and single-event ingest through the API, into tenants of their own."""
+    payloads = [
+        json.dumps({"events": factory.bodies(BATCH_SIZE)}).encode()
+        for _ in range(min(sizes.batches, 8))
+    ]
+
+    async def post_batch(client: httpx.AsyncClient, worker: int) -> httpx.Response:
+        params = {"tenant": f"ingest-batch-{worker}"}
+        body = payloads[worker % len(payloads)]
+        return await client.post("/api/v1/audits/batch", params=params, content=body, headers=JSON)
+
+    batch = await load.run(http, post_batch, sizes.batch_clients, count=sizes.batches, expect=201)
+    singles = [json.dumps(body).encode() for body in factory.bodies(1000)]
+    counter = [0]
+
+    async def post_single(client: httpx.AsyncClient, worker: int) -> httpx.Response:
+        counter[0] += 1
+        params = {"tenant": f"ingest-single-{worker % 16}"}
+        body = singles[counter[0] % len(singles)]
+        return await client.post("/api/v1/audits", params=params, content=body, headers=JSON)
+
+    single = await load.run(
+        http, post_single, sizes.single_clients, seconds=sizes.single_seconds, expect=201
+    )
+    return {
+        "batch": {
+            "batches": batch.requests,
+            "errors": batch.errors,
+            "events_per_s": round(batch.rate * BATCH_SIZE),
+            "clients": sizes.batch_clients,
+        },
+        "single": {
+            "requests": single.requests,
+            "errors": single.errors,
+            "events_per_s": round(single.rate),
+            "p50_ms": round(single.percentile(50), 2),
+            "p99_ms": round(single.percentile(99), 2),
+            "clients": sizes.single_clients,
+        },
+    }
+
+
+async def _timed_get(
+    http: httpx.AsyncClient, path: str, params: dict[str, str], samples: int
+) -> dict[str, float]:
+    async def get(client: httpx.AsyncClient, _: int) -> httpx.Response:
+        return await client.get(path, params=params)
+
+    await load.run(http, get, 1, count=min(5, samples))  # warm up
+    result = await load.run(http, get, 1, count=samples)
+    if result.errors:
+        raise RuntimeError(f"{path} {params} failed")
+    return {"p50_ms": round(result.percentile(50), 2), "p99_ms": round(result.percentile(99), 2)}
+
+
+async def _queries(http: httpx.AsyncClient, tenant: str, sizes: Sizes) -> dict[str, Any]:
+    """List latencies on the big tenant, one request at a time."""
+    base = {"tenant": tenant, "limit": "20"}
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    window = {
+        "occurred_after": (day.replace(day=1) if day.day > 2 else day).isoformat(),
+        "occurred_before": day.isoformat(),
+    }
+    kinds: dict[str, dict[str, str]] = {
+        "no_filter": {},
+        "actor_id": {"actor_id": "user_42"},
+        "action_type": {"action_type": "delete"},
+        "time_window": window,
+        "q_details": {"q": "details.reason:cleanup"},
+    }
+    results = {
+        kind: await _timed_get(http, "/api/v1/audits", base | params, sizes.query_samples)
+        for kind, params in kinds.items()
+    }
+    cursor = None
+    for _ in range(sizes.deep_page - 1):
+        page = await http.get(
+            "/api/v1/audits", params=base | ({"cursor": cursor} if cursor else {})
+        )
+        cursor = page.json()["next_cursor"]
+    results[f"page_{sizes.deep_page}"] = await _timed_get(
+        http, "/api/v1/audits", base | {"cursor": cursor or ""}, sizes.query_samples
+    )
+    return results
+
+
+async def _export(api: Api, http: httpx.AsyncClient, tenant: str) -> dict[str, Any]:
+    baseline = peak = api.rss_bytes()
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, api.rss_bytes())
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.create_task(sample())
+    lines = 0
+    started = time.perf_counter()
+    params = {"tenant": tenant, "format": "ndjson"}
+    async with http.stream("GET", "/api/v1/audits/export", params=params) as response:
+        async for chunk in response.aiter_bytes():
+            lines += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    done.set()
+    await sampler
+    return {
+        "events": lines,
+        "events_per_s": round(lines / seconds),
+        "rss_growth_mb": round((peak - baseline) / 2**20, 1),
+    }
+
+
+async def _verify(http: httpx.AsyncClient, tenant: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    response = await http.get("/api/v1/audits/integrity/verify", params={"tenant": tenant})
+    seconds = time.perf_counter() - started
+    body = response.json()
+    return {
+        "events": body["checked"],
+        "valid": body["valid"],
+        "events_per_s": round(body["checked"] / seconds),
+    }
+
+
+def _scale_label(events: int) -> str:
+    return f"{events // 1_000_000}M" if events >= 1_000_000 else f"{events // 1000}k"
+
+
+async def benchmark(database: Database, api: Api, sizes: Sizes) -> dict[str, Any]:
+    engine = create_async_engine(to_async_url(database.url))
+    async with create_sessionmaker(engine)() as session:
+        key = await create_key(
+            session=session,
+            pepper=api.pepper.encode(),
+            request=KeyCreate(tenant=None, scopes=[Scope.ADMIN], name="bench"),
+        )
+    await engine.dispose()
+    headers = {"Authorization": f"Bearer {key.key}"}
+    connection: asyncpg.Connection = await connect(database.url)
+    http = load.client(api.base_url, max(sizes.single_clients, 64))
+    http.headers.update(headers)
+    report: dict[str, Any] = {}
+    try:
+
+        async def healthz(client: httpx.AsyncClient, _: int) -> httpx.Response:
+            return await client.get("/healthz")
+
+        health = await load.run(http, healthz, 64, seconds=sizes.healthz_seconds)
+        report["ceilings"] = {"healthz_requests_per_s": round(health.rate)}
+        factory = data.EventFactory(seed=7, now=datetime.now(UTC))
+        tenants = [f"tenant-{n:02d}" for n in range(sizes.tenants)]
+        loaded = 0
+        report["scales"] = {}
+        for scale in sizes.scales:
+            copied, seconds = await data.copy_load(
+                connection, factory, _plan(sizes, tenants, scale - loaded)
+            )
+            await connection.execute("VACUUM ANALYZE audit_event")
+            loaded = scale
+            report["scales"][_scale_label(scale)] = {
+                "events": scale,
+                "copy_events_per_s": round(copied / seconds),
+                "ingest": await _ingest(http, factory, sizes),
+                "query": await _queries(http, tenants[0], sizes),
+            }
+        report["export"] = await _export(api, http, tenants[0])
+        report["verify"] = await _verify(http, tenants[0])
+    finally:
+        await http.aclose()
+        await connection.close()
+    report["targets"] = _targets(report, sizes)
+    return report
+
+
+def _target(value: float, goal: float, higher_is_better: bool = True) -> dict[str, Any]:
+    met = value >= goal if higher_is_better else value < goal
+    return {"value": value, "target": (">= " if higher_is_better else "< ") + str(goal), "met": met}
+
+
+def _targets(report: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
+    largest = report["scales"][_scale_label(sizes.scales[-1])]
+    ingest, query = largest["ingest"], largest["query"]
+    healthz = report["ceilings"]["healthz_requests_per_s"]
+    copy_rate = largest["copy_events_per_s"]
+    single = ingest["single"]
+    list_p99 = max(value["p99_ms"] for value in query.values())
+    deep = query[f"page_{sizes.deep_page}"]["p50_ms"] / max(query["no_filter"]["p50_ms"], 1e-9)
+    return {
+        "batch_ingest_vs_copy": _target(round(ingest["batch"]["events_per_s"] / copy_rate, 2), 0.5),
+        "single_ingest_events_per_s": _target(single["events_per_s"], 3000),
+        "single_ingest_vs_healthz": _target(round(single["events_per_s"] / healthz, 2), 0.4),
+        "single_ingest_p99_ms": _target(single["p99_ms"], 50, higher_is_better=False),
+        "list_p99_ms_max": _target(list_p99, 25, higher_is_better=False),
+        "deep_page_vs_first_page": _target(round(deep, 2), 1.5, higher_is_better=False),
+        "export_events_per_s": _target(report["export"]["events_per_s"], 100_000),
+        "export_rss_growth_mb": _target(
+            report["export"]["rss_growth_mb"], 100, higher_is_better=False
+        ),
+        "verify_events_per_s": _target(report["verify"]["events_per_s"], 200_000),
+    }
+
+
+def _table(report: dict[str, Any]) -> str:
+    rows = [f"{'target':32} {'value':>12}  {'goal':>12}  met"]
+    for name, target in report["targets"].items():
+        rows.append(
+            f"{name:32} {target['value']:>12}  {target['target']:>12}  "
+            f"{'yes' if target['met'] else 'NO'}"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it works")
+    parser.add_argument("--out", help="also write the JSON document to this file")
+    args = parser.parse_args(argv)
+    sizes = Sizes.smoke() if args.smoke else Sizes.full()
+    started = time.perf_counter()
+    database = Database.create()
+    try:
+        api = Api(database.url)
+        try:
+            report = asyncio.run(benchmark(database, api, sizes))
+        finally:
+            api.stop()
+    finally:
+        database.drop()
+    document = {
+        "mode": "smoke" if args.smoke else "full",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "database": "BENCH_DATABASE_URL" if database.embedded is None else "embedded",
+        },
+        **report,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    text = json.dumps(document, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as out:
+            out.write(text + "\n")
+    print(_table(document), file=sys.stderr)
+    return 0

@@ -1,0 +1,105 @@
+"""The system under test: a PostgreSQL database and the API under uvicorn, as in production."""
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from src.devdb import EmbeddedPostgres, create_database, drop_database
+from src.migrations import upgrade_to_head
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Database:
+    server_url: str
+    name: str
+    url: str
+    embedded: EmbeddedPostgres | None
+
+    @classmethod
+    def create(cls) -> "Database":
+        """A fresh, migrated database on `BENCH_DATABASE_URL`'s server or an embedded one."""
+        configured = os.environ.get("BENCH_DATABASE_URL")
+        embedded = None if configured else EmbeddedPostgres(ROOT / ".data" / "bench-pg")
+        server_url = configured or embedded.url()  # type: ignore[union-attr]
+        name = f"trailmark_bench_{secrets.token_hex(4)}"
+        url = asyncio.run(create_database(server_url, name))
+        upgrade_to_head(url)
+        return cls(server_url, name, url, embedded)
+
+    def drop(self) -> None:
+        asyncio.run(drop_database(self.server_url, self.name))
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+class Api:
+    """`uvicorn --factory src.main:create_app` with production settings, one process."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.pepper = secrets.token_urlsafe(32)
+        env = {
+            **os.environ,
+            "ENVIRONMENT": "production",
+            "API_KEY_PEPPER": self.pepper,
+            "DATABASE_URL": database_url,
+            "LOG_LEVEL": "WARNING",
+            "ACCESS_LOG": "false",
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "src.main:create_app",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--no-access-log", "--log-level", "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the API did not become ready")
+            time.sleep(0.2)
+
+    def rss_bytes(self) -> int:
+        """The server's resident memory (Linux), or 0 where /proc is not available."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return 0
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

@@ -1,0 +1,59 @@
+"""The benchmark's own arithmetic: how events are spread, and how targets are judged."""
+
+from typing import Any
+
+import pytest
+
+from bench.load import Result
+from bench.run import Sizes, _plan, _targets
+
+
+def test_the_plan_gives_the_big_tenant_its_share_and_spreads_the_rest() -> None:
+    sizes = Sizes.full()
+    tenants = [f"t{n}" for n in range(50)]
+
+    plan = _plan(sizes, tenants, 1_000_000)
+
+    assert plan["t0"] == 200_000
+    assert sum(plan.values()) == 1_000_000
+    others = [count for tenant, count in plan.items() if tenant != "t0"]
+    assert max(others) - min(others) <= 1
+
+
+def test_percentiles_come_from_the_recorded_latencies() -> None:
+    result = Result(requests=100, seconds=2.0, latencies_ms=[float(n) for n in range(1, 101)])
+
+    assert result.rate == 50
+    assert result.percentile(50) == 50.5
+    assert result.percentile(99) == pytest.approx(99.01)
+
+
+def test_targets_are_judged_on_the_largest_scale() -> None:
+    sizes = Sizes.smoke()
+    query = {kind: {"p50_ms": 2.0, "p99_ms": 4.0} for kind in ("no_filter", "actor_id")}
+    query["page_5"] = {"p50_ms": 4.0, "p99_ms": 30.0}
+    scale: dict[str, Any] = {
+        "copy_events_per_s": 10_000,
+        "ingest": {
+            "batch": {"events_per_s": 6_000},
+            "single": {"events_per_s": 3_500, "p99_ms": 20.0},
+        },
+        "query": query,
+    }
+    report: dict[str, Any] = {
+        "ceilings": {"healthz_requests_per_s": 10_000},
+        "scales": {"2k": {}, "5k": scale},
+        "export": {"events_per_s": 150_000, "rss_growth_mb": 12.0},
+        "verify": {"events_per_s": 90_000},
+    }
+
+    targets = _targets(report, sizes)
+
+    assert targets["batch_ingest_vs_copy"] == {"value": 0.6, "target": ">= 0.5", "met": True}
+    assert targets["single_ingest_vs_healthz"]["met"] is False  # 0.35 of healthz
+    assert targets["single_ingest_events_per_s"]["met"] is True
+    assert targets["list_p99_ms_max"] == {"value": 30.0, "target": "< 25", "met": False}
+    assert targets["deep_page_vs_first_page"]["value"] == 2.0
+    assert targets["deep_page_vs_first_page"]["met"] is False
+    assert targets["verify_events_per_s"]["met"] is False
+    assert targets["export_rss_growth_mb"]["met"] is True
