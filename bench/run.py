@@ -8,13 +8,15 @@ The JSON document goes to stdout (or `--out`), a short table to stderr.
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -28,9 +30,8 @@ from src.auth.schemas import KeyCreate
 from src.auth.service import create_key
 from src.config import to_async_url
 from src.database import create_sessionmaker
-from src.devdb import connect
+from src.devdb import connect as connect_database
 
-JSON = {"Content-Type": "application/json"}
 BATCH_SIZE = 1000
 
 
@@ -65,7 +66,7 @@ def _plan(sizes: Sizes, tenants: list[str], events: int) -> dict[str, int]:
 
 
 async def _ingest(
-    http: httpx.AsyncClient, factory: data.EventFactory, sizes: Sizes
+    connect: Callable[[], load.Connection], factory: data.EventFactory, sizes: Sizes
 ) -> dict[str, Any]:
     """Batch and single-event ingest through the API, into tenants of their own."""
     payloads = [
@@ -73,23 +74,22 @@ async def _ingest(
         for _ in range(min(sizes.batches, 8))
     ]
 
-    async def post_batch(client: httpx.AsyncClient, worker: int) -> httpx.Response:
-        params = {"tenant": f"ingest-batch-{worker}"}
+    def batch_request(worker: int) -> load.Request:
         body = payloads[worker % len(payloads)]
-        return await client.post("/api/v1/audits/batch", params=params, content=body, headers=JSON)
+        return load.Request("POST", "/api/v1/audits/batch", {"tenant": f"batch-{worker}"}, body)
 
-    batch = await load.run(http, post_batch, sizes.batch_clients, count=sizes.batches, expect=201)
+    batch = await load.run(
+        connect, batch_request, sizes.batch_clients, count=sizes.batches, expect=201
+    )
     singles = [json.dumps(body).encode() for body in factory.bodies(1000)]
-    counter = [0]
+    sent = itertools.count()
 
-    async def post_single(client: httpx.AsyncClient, worker: int) -> httpx.Response:
-        counter[0] += 1
-        params = {"tenant": f"ingest-single-{worker % 16}"}
-        body = singles[counter[0] % len(singles)]
-        return await client.post("/api/v1/audits", params=params, content=body, headers=JSON)
+    def single_request(worker: int) -> load.Request:
+        body = singles[next(sent) % len(singles)]
+        return load.Request("POST", "/api/v1/audits", {"tenant": f"single-{worker % 16}"}, body)
 
     single = await load.run(
-        http, post_single, sizes.single_clients, seconds=sizes.single_seconds, expect=201
+        connect, single_request, sizes.single_clients, seconds=sizes.single_seconds, expect=201
     )
     return {
         "batch": {
@@ -110,25 +110,25 @@ async def _ingest(
 
 
 async def _timed_get(
-    http: httpx.AsyncClient, path: str, params: dict[str, str], samples: int
+    connect: Callable[[], load.Connection], path: str, params: dict[str, str], samples: int
 ) -> dict[str, float]:
-    async def get(client: httpx.AsyncClient, _: int) -> httpx.Response:
-        return await client.get(path, params=params)
-
-    await load.run(http, get, 1, count=min(5, samples))  # warm up
-    result = await load.run(http, get, 1, count=samples)
+    request = load.Request("GET", path, params)
+    await load.run(connect, lambda _: request, 1, count=min(5, samples))  # warm up
+    result = await load.run(connect, lambda _: request, 1, count=samples)
     if result.errors:
         raise RuntimeError(f"{path} {params} failed")
     return {"p50_ms": round(result.percentile(50), 2), "p99_ms": round(result.percentile(99), 2)}
 
 
-async def _queries(http: httpx.AsyncClient, tenant: str, sizes: Sizes) -> dict[str, Any]:
+async def _queries(
+    connect: Callable[[], load.Connection], tenant: str, sizes: Sizes
+) -> dict[str, Any]:
     """List latencies on the big tenant, one request at a time."""
     base = {"tenant": tenant, "limit": "20"}
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     window = {
-        "occurred_after": (day.replace(day=1) if day.day > 2 else day).isoformat(),
-        "occurred_before": day.isoformat(),
+        "occurred_after": (day - timedelta(days=2)).isoformat(),
+        "occurred_before": (day - timedelta(days=1)).isoformat(),
     }
     kinds: dict[str, dict[str, str]] = {
         "no_filter": {},
@@ -138,22 +138,26 @@ async def _queries(http: httpx.AsyncClient, tenant: str, sizes: Sizes) -> dict[s
         "q_details": {"q": "details.reason:cleanup"},
     }
     results = {
-        kind: await _timed_get(http, "/api/v1/audits", base | params, sizes.query_samples)
+        kind: await _timed_get(connect, "/api/v1/audits", base | params, sizes.query_samples)
         for kind, params in kinds.items()
     }
+    walker = connect()
     cursor = None
     for _ in range(sizes.deep_page - 1):
-        page = await http.get(
-            "/api/v1/audits", params=base | ({"cursor": cursor} if cursor else {})
-        )
-        cursor = page.json()["next_cursor"]
+        params = base | ({"cursor": cursor} if cursor else {})
+        _, page = await walker.send(load.Request("GET", "/api/v1/audits", params))
+        cursor = json.loads(page)["next_cursor"]
+    await walker.close()
     results[f"page_{sizes.deep_page}"] = await _timed_get(
-        http, "/api/v1/audits", base | {"cursor": cursor or ""}, sizes.query_samples
+        connect, "/api/v1/audits", base | {"cursor": cursor or ""}, sizes.query_samples
     )
     return results
 
 
-async def _export(api: Api, http: httpx.AsyncClient, tenant: str) -> dict[str, Any]:
+async def _export_once(
+    api: Api, http: httpx.AsyncClient, tenant: str, encoding: str
+) -> tuple[int, float, int]:
+    """One NDJSON export: (events, seconds, peak RSS growth of the server in bytes)."""
     baseline = peak = api.rss_bytes()
     done = asyncio.Event()
 
@@ -167,16 +171,25 @@ async def _export(api: Api, http: httpx.AsyncClient, tenant: str) -> dict[str, A
     lines = 0
     started = time.perf_counter()
     params = {"tenant": tenant, "format": "ndjson"}
-    async with http.stream("GET", "/api/v1/audits/export", params=params) as response:
-        async for chunk in response.aiter_bytes():
+    headers = {"Accept-Encoding": encoding}
+    async with http.stream("GET", "/api/v1/audits/export", params=params, headers=headers) as r:
+        async for chunk in r.aiter_bytes():  # decompressed, when gzip
             lines += chunk.count(b"\n")
     seconds = time.perf_counter() - started
     done.set()
     await sampler
+    return lines, seconds, peak - baseline
+
+
+async def _export(api: Api, http: httpx.AsyncClient, tenant: str) -> dict[str, Any]:
+    """The big tenant's NDJSON export, plain (as `curl` asks) and gzip-compressed."""
+    lines, seconds, growth = await _export_once(api, http, tenant, "identity")
+    gzip_lines, gzip_seconds, gzip_growth = await _export_once(api, http, tenant, "gzip")
     return {
         "events": lines,
         "events_per_s": round(lines / seconds),
-        "rss_growth_mb": round((peak - baseline) / 2**20, 1),
+        "gzip_events_per_s": round(gzip_lines / gzip_seconds),
+        "rss_growth_mb": round(max(growth, gzip_growth) / 2**20, 1),
     }
 
 
@@ -205,17 +218,20 @@ async def benchmark(database: Database, api: Api, sizes: Sizes) -> dict[str, Any
             request=KeyCreate(tenant=None, scopes=[Scope.ADMIN], name="bench"),
         )
     await engine.dispose()
-    headers = {"Authorization": f"Bearer {key.key}"}
-    connection: asyncpg.Connection = await connect(database.url)
-    http = load.client(api.base_url, max(sizes.single_clients, 64))
-    http.headers.update(headers)
+    authorization = f"Bearer {key.key}"
+
+    def connect() -> load.Connection:
+        return load.Connection("127.0.0.1", api.port, authorization)
+
+    connection: asyncpg.Connection = await connect_database(database.url)
+    http = httpx.AsyncClient(
+        base_url=api.base_url, headers={"Authorization": authorization}, timeout=600
+    )
     report: dict[str, Any] = {}
     try:
-
-        async def healthz(client: httpx.AsyncClient, _: int) -> httpx.Response:
-            return await client.get("/healthz")
-
-        health = await load.run(http, healthz, 64, seconds=sizes.healthz_seconds)
+        health = await load.run(
+            connect, lambda _: load.Request("GET", "/healthz"), 64, seconds=sizes.healthz_seconds
+        )
         report["ceilings"] = {"healthz_requests_per_s": round(health.rate)}
         factory = data.EventFactory(seed=7, now=datetime.now(UTC))
         tenants = [f"tenant-{n:02d}" for n in range(sizes.tenants)]
@@ -230,8 +246,8 @@ async def benchmark(database: Database, api: Api, sizes: Sizes) -> dict[str, Any
             report["scales"][_scale_label(scale)] = {
                 "events": scale,
                 "copy_events_per_s": round(copied / seconds),
-                "ingest": await _ingest(http, factory, sizes),
-                "query": await _queries(http, tenants[0], sizes),
+                "ingest": await _ingest(connect, factory, sizes),
+                "query": await _queries(connect, tenants[0], sizes),
             }
         report["export"] = await _export(api, http, tenants[0])
         report["verify"] = await _verify(http, tenants[0])
