@@ -34,9 +34,12 @@ class Settings(BaseSettings):
             "runs an embedded PostgreSQL under `.data/` and sets it."
         ),
     )
-    database_pool_size: int = Field(default=10, ge=1, description="Connections kept in the pool.")
+    database_pool_size: int = Field(default=20, ge=1, description="Connections kept in the pool.")
     database_max_overflow: int = Field(
-        default=10, ge=0, description="Extra connections allowed above the pool size."
+        default=0,
+        ge=0,
+        description="Extra connections allowed above the pool size, opened and closed per use "
+        "(each costs a connect and type setup: under steady load, a bigger pool is cheaper).",
     )
     database_pool_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a free pooled connection."
@@ -71,6 +74,13 @@ class Settings(BaseSettings):
     )
     gzip_minimum_bytes: int = Field(
         default=1024, ge=0, description="Responses at least this large are gzip-compressed."
+    )
+    gzip_level: int = Field(
+        default=3,
+        ge=1,
+        le=9,
+        description="gzip compression level (1 fastest, 9 smallest). Audit JSON compresses "
+        "well even at low levels, and a compressed export streams at the speed of this.",
     )
 
     api_key_pepper: SecretStr = Field(

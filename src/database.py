@@ -53,8 +53,13 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The sessionmaker the lifespan put into the request state."""
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The sessionmaker the lifespan put into the request state.
+
+    Dependencies like this one are `async def` even though they never await: FastAPI runs a
+    plain `def` dependency in a thread pool, and those hand-offs, several per request, took a
+    measurable share of the event loop under load (see docs/performance.md).
+    """
     sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
     return sessionmaker
 

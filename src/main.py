@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
+from src.audits.group_commit import GroupCommitter
 from src.audits.router import batch_router as audits_batch_router
 from src.audits.router import router as audits_router
+from src.audits.service import append_group
 from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
@@ -84,6 +86,7 @@ class State(TypedDict):
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     openai: AsyncOpenAI | None  # None: no OPENAI_API_KEY, the AI endpoints answer 503
+    group_committer: GroupCommitter  # single-event writes share transactions
 
 
 class ServiceInfo(BaseModel):
@@ -113,11 +116,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         metrics.watch_engine(engine)
         openai_client = create_openai_client(settings)
+        sessionmaker = create_sessionmaker(engine)
         try:
             yield {
                 "engine": engine,
-                "sessionmaker": create_sessionmaker(engine),
+                "sessionmaker": sessionmaker,
                 "openai": openai_client,
+                "group_committer": GroupCommitter(
+                    lambda items: append_group(sessionmaker=sessionmaker, items=items)
+                ),
             }
         finally:
             metrics.watch_engine(None)
@@ -151,7 +158,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_limit=settings.max_body_bytes,
         limits_by_path=body_limits_by_path(settings),
     )
-    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=settings.gzip_minimum_bytes,
+        compresslevel=settings.gzip_level,
+    )
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -82,7 +82,7 @@ class _PoolCollector(Collector):
             yield GaugeMetricFamily(name, documentation, value=value)
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

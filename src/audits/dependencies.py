@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from src.audits.constants import ACTION_PATTERN, ActionType, EventStatus
+from src.audits.group_commit import GroupCommitter
 from src.audits.query import EventFilter, parse_search
 from src.auth.constants import Scope
 from src.auth.dependencies import TenantAccess, require, tenant_access
@@ -18,7 +19,7 @@ EraseAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_ERASE))
 Writer = Annotated[Principal, Depends(require(Scope.AUDITS_WRITE))]
 
 
-def event_filters(
+async def event_filters(
     action_type: Annotated[
         list[ActionType] | None, Query(description="Any of these action types (repeatable).")
     ] = None,
@@ -64,3 +65,12 @@ def event_filters(
 
 
 EventFilters = Annotated[tuple[EventFilter, ...], Depends(event_filters)]
+
+
+async def get_group_committer(request: Request) -> GroupCommitter:
+    """The lifespan's group committer for single-event writes."""
+    committer: GroupCommitter = request.state.group_committer
+    return committer
+
+
+GroupCommitterDep = Annotated[GroupCommitter, Depends(get_group_committer)]

@@ -16,7 +16,14 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from src.audits import assistant, service
 from src.audits.constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from src.audits.dependencies import EraseAccess, EventFilters, ReadAccess, WriteAccess, Writer
+from src.audits.dependencies import (
+    EraseAccess,
+    EventFilters,
+    GroupCommitterDep,
+    ReadAccess,
+    WriteAccess,
+    Writer,
+)
 from src.audits.exceptions import (
     EventErased,
     EventNotFound,
@@ -27,6 +34,7 @@ from src.audits.exceptions import (
     QuestionNotMappable,
     TenantNotFound,
 )
+from src.audits.group_commit import GroupCommitter
 from src.audits.idempotency import request_fingerprint
 from src.audits.schemas import (
     AskRequest,
@@ -116,6 +124,7 @@ def _write_access(
 
 async def _record(
     sessionmaker: async_sessionmaker[AsyncSession],
+    committer: GroupCommitter,
     metrics: Metrics,
     principal: Principal,
     query_tenant: str | None,
@@ -126,6 +135,11 @@ async def _record(
     """Both ingest routes: resolve the tenant, fingerprint the request, append, count."""
     access = _write_access(principal, query_tenant, body.tenant)
     is_batch = isinstance(body, EventBatchCreate)
+    if not is_batch and idempotency_key is None:
+        # A plain single event: it shares a transaction with concurrent ones (group commit).
+        event_id, item = await committer.append(access.tenant, events[0])
+        metrics.events_ingested.labels("single").inc()
+        return service.RecordedEvents(ids=[event_id], items=[item], replayed=False)
     content = json.loads(body.model_dump_json(exclude={"tenant"}))
     recorded = await service.record(
         sessionmaker=sessionmaker,
@@ -161,12 +175,13 @@ async def record_event(
     body: EventCreate,
     principal: Writer,
     sessionmaker: SessionmakerDep,
+    committer: GroupCommitterDep,
     metrics: MetricsDep,
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     recorded = await _record(
-        sessionmaker, metrics, principal, tenant, body, [body], idempotency_key
+        sessionmaker, committer, metrics, principal, tenant, body, [body], idempotency_key
     )
     headers = {"Location": f"/api/v1/audits/{recorded.ids[0]}"}
     if recorded.replayed:
@@ -190,12 +205,13 @@ async def record_batch(
     body: EventBatchCreate,
     principal: Writer,
     sessionmaker: SessionmakerDep,
+    committer: GroupCommitterDep,
     metrics: MetricsDep,
     tenant: TenantParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     recorded = await _record(
-        sessionmaker, metrics, principal, tenant, body, body.events, idempotency_key
+        sessionmaker, committer, metrics, principal, tenant, body, body.events, idempotency_key
     )
     content = (
         '{"items":[' + ",".join(recorded.items) + '],"count":' + str(len(recorded.items)) + "}"
@@ -271,29 +287,33 @@ def _csv_line(values: list[object]) -> str:
     return buffer.getvalue()
 
 
-async def _as_csv(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+async def _as_csv(batches: AsyncIterator[list[str]]) -> AsyncIterator[str]:
     yield _csv_line(list(CSV_COLUMNS))
-    async for line in lines:
-        event = json.loads(line)
-        actor = event.get("actor") or {}
-        row: list[object] = []
-        for column in CSV_COLUMNS:
-            if column.startswith("actor."):
-                row.append(actor.get(column.removeprefix("actor.")))
-            elif column == "details":
-                row.append(
-                    json.dumps(event["details"], ensure_ascii=False)
-                    if event["details"] is not None
-                    else ""
-                )
-            else:
-                row.append(event[column])
-        yield _csv_line(row)
+    async for batch in batches:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for line in batch:
+            event = json.loads(line)
+            actor = event.get("actor") or {}
+            row: list[object] = []
+            for column in CSV_COLUMNS:
+                if column.startswith("actor."):
+                    row.append(actor.get(column.removeprefix("actor.")))
+                elif column == "details":
+                    row.append(
+                        json.dumps(event["details"], ensure_ascii=False)
+                        if event["details"] is not None
+                        else ""
+                    )
+                else:
+                    row.append(event[column])
+            writer.writerow(row)
+        yield buffer.getvalue()
 
 
-async def _as_ndjson(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    async for line in lines:
-        yield line + "\n"
+async def _as_ndjson(batches: AsyncIterator[list[str]]) -> AsyncIterator[str]:
+    async for batch in batches:
+        yield "\n".join(batch) + "\n"
 
 
 @router.get(
@@ -324,14 +344,14 @@ async def export_events(
     order: OrderParam = "desc",
     include_erased: IncludeErased = False,
 ) -> StreamingResponse:
-    lines = service.stream(
+    batches = service.stream(
         sessionmaker=sessionmaker,
         access=access,
         filters=filters,
         order=order,
         include_erased=include_erased,
     )
-    body = _as_csv(lines) if format == "csv" else _as_ndjson(lines)
+    body = _as_csv(batches) if format == "csv" else _as_ndjson(batches)
     media_type = "text/csv" if format == "csv" else "application/x-ndjson"
     filename = f"audit-events-{access.tenant}.{format}"
     return StreamingResponse(

@@ -6,6 +6,7 @@ processes write at once. Reads return events as JSON shaped by PostgreSQL (`even
 the single source of the API's event shape for single reads, lists and exports.
 """
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -14,7 +15,21 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import uuid6
-from sqlalchemy import Select, Text, and_, cast, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    LargeBinary,
+    Select,
+    Text,
+    and_,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -63,19 +78,44 @@ class RecordedEvents:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _lock_head(session: AsyncSession, tenant: str) -> tuple[int, bytes]:
-    """Lock the tenant's chain head (creating tenant and head on first use)."""
-    head = (
-        select(col(ChainHead.head_seq), col(ChainHead.head_hash))
-        .where(col(ChainHead.tenant) == tenant)
+Head = tuple[int, bytes]  # (seq, hash) of a tenant's newest event
+
+
+async def _lock_heads(session: AsyncSession, tenants: Sequence[str]) -> dict[str, Head]:
+    """Lock these tenants' chain heads, in tenant order (creating tenants and heads first used).
+
+    One statement for any number of tenants; the fixed order means two writers locking
+    several heads never wait on each other in a cycle.
+    """
+    query = (
+        select(col(ChainHead.tenant), col(ChainHead.head_seq), col(ChainHead.head_hash))
+        .where(col(ChainHead.tenant).in_(tenants))
+        .order_by(col(ChainHead.tenant))
         .with_for_update()
     )
-    row = (await session.execute(head)).first()
-    if row is None:
-        await auth_service.ensure_tenant(session=session, slug=tenant)
-        await session.execute(pg_insert(ChainHead).values(tenant=tenant).on_conflict_do_nothing())
-        row = (await session.execute(head)).one()
-    return int(row[0]), bytes(row[1])
+    heads = {row[0]: (int(row[1]), bytes(row[2])) for row in await session.execute(query)}
+    missing = [tenant for tenant in tenants if tenant not in heads]
+    if missing:
+        await auth_service.ensure_tenants(session=session, slugs=missing)
+        await session.execute(
+            pg_insert(ChainHead)
+            .values([{"tenant": tenant} for tenant in missing])
+            .on_conflict_do_nothing()
+        )
+        heads = {row[0]: (int(row[1]), bytes(row[2])) for row in await session.execute(query)}
+    return heads
+
+
+async def _move_heads(session: AsyncSession, heads: dict[str, Head]) -> None:
+    """Set the (locked) heads of these tenants, in one statement."""
+    moved = values(
+        column("tenant", Text), column("seq", BigInteger), column("hash", LargeBinary), name="moved"
+    ).data([(tenant, seq, head_hash) for tenant, (seq, head_hash) in heads.items()])
+    await session.execute(
+        update(ChainHead)
+        .where(col(ChainHead.tenant) == moved.c.tenant)
+        .values(head_seq=moved.c.seq, head_hash=moved.c.hash)
+    )
 
 
 def chain_rows(
@@ -150,15 +190,50 @@ def chain_rows(
 
 async def _append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[uuid.UUID]:
     """Chain and insert `batch` at the end of the tenant's log (inside the caller's transaction)."""
-    head_seq, head_hash = await _lock_head(session, tenant)
-    rows, seq, last_hash = chain_rows(tenant, head_seq, head_hash, batch, datetime.now(UTC))
+    [(seq, head_hash)] = (await _lock_heads(session, [tenant])).values()
+    rows, seq, head_hash = chain_rows(tenant, seq, head_hash, batch, datetime.now(UTC))
     await session.execute(insert(events), rows)
-    await session.execute(
-        update(ChainHead)
-        .where(col(ChainHead.tenant) == tenant)
-        .values(head_seq=seq, head_hash=last_hash)
-    )
+    await _move_heads(session, {tenant: (seq, head_hash)})
     return [row["id"] for row in rows]
+
+
+async def append_group(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    items: Sequence[tuple[str, EventIn]],
+) -> list[tuple[uuid.UUID, str]]:
+    """Append single events of any tenants in one transaction; (id, API JSON) of each, in order.
+
+    A handful of statements whatever the number of events and tenants: lock the heads, insert
+    every row, move the heads, render the events.
+    """
+    by_tenant: dict[str, list[int]] = {}
+    for index, (tenant, _) in enumerate(items):
+        by_tenant.setdefault(tenant, []).append(index)
+    ids: list[uuid.UUID] = [uuid.UUID(int=0)] * len(items)
+    rows: list[dict[str, Any]] = []
+    received_at = datetime.now(UTC)
+    async with sessionmaker() as session, session.begin():
+        heads = await _lock_heads(session, sorted(by_tenant))
+        for tenant, indexes in by_tenant.items():
+            chained, seq, head_hash = chain_rows(
+                tenant, *heads[tenant], [items[i][1] for i in indexes], received_at
+            )
+            heads[tenant] = (seq, head_hash)
+            for index, row in zip(indexes, chained, strict=True):
+                ids[index] = row["id"]
+            rows.extend(chained)
+        await session.execute(insert(events), rows)
+        await _move_heads(session, heads)
+        rendered = await session.execute(
+            select(events.c.id, cast(event_json(), Text)).where(
+                tuple_(events.c.tenant, events.c.id).in_(
+                    [(tenant, event_id) for (tenant, _), event_id in zip(items, ids, strict=True)]
+                )
+            )
+        )
+        by_id = {row[0]: str(row[1]) for row in rendered}
+    return [(event_id, by_id[event_id]) for event_id in ids]
 
 
 async def _render(session: AsyncSession, tenant: str, ids: Sequence[uuid.UUID]) -> list[str]:
@@ -401,8 +476,12 @@ async def stream(
     filters: Sequence[EventFilter],
     order: Order,
     include_erased: bool,
-) -> AsyncIterator[str]:
-    """Every matching event (API JSON each), fetched in keyset batches: constant memory."""
+) -> AsyncIterator[list[str]]:
+    """Every matching event (API JSON each), a keyset batch at a time: constant memory.
+
+    Batches, not single events, travel up the stack: each becomes one chunk of the response
+    body, so the per-chunk cost (ASGI message, gzip flush, socket write) is paid per thousands.
+    """
     if not access.visible:
         return
     after: Position | None = None
@@ -410,8 +489,8 @@ async def stream(
         query = _page_query(access, filters, include_erased, order, after, EXPORT_BATCH)
         async with sessionmaker() as session, session.begin():
             rows = (await session.execute(query)).all()
-        for row in rows:
-            yield str(row[0])
+        if rows:
+            yield [str(row[0]) for row in rows]
         if len(rows) < EXPORT_BATCH:
             return
         after = (rows[-1][1], rows[-1][2])
@@ -484,7 +563,7 @@ async def verify(
         next_seq = start
         while next_seq <= end and verifier.first_invalid_seq is None:
             query = (
-                select(events)
+                select(*STORED_COLUMNS)
                 .where(
                     events.c.tenant == access.tenant, events.c.seq >= next_seq, events.c.seq <= end
                 )
@@ -510,7 +589,11 @@ async def verify(
     )
 
 
-def _stored(row: Any) -> StoredEvent:  # a Row of the events table
+# What verification reads: the stored event, without the search vector and other extras.
+STORED_COLUMNS = [events.c[field.name] for field in dataclasses.fields(StoredEvent)]
+
+
+def _stored(row: Any) -> StoredEvent:  # a Row of STORED_COLUMNS
     return StoredEvent(
         tenant=row.tenant,
         seq=row.seq,

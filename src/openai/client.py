@@ -25,7 +25,7 @@ def create_client(settings: Settings) -> AsyncOpenAI | None:
     )
 
 
-def get_openai_client(request: Request) -> AsyncOpenAI:
+async def get_openai_client(request: Request) -> AsyncOpenAI:
     """The lifespan's client; 503 `ai_not_configured` when there is none."""
     client: AsyncOpenAI | None = request.state.openai
     if client is None:

@@ -14,7 +14,7 @@ from src.openai.schemas import LedgerScope
 from src.openai.service import Gateway
 
 
-def get_gateway(
+async def get_gateway(
     client: OpenAIClientDep,
     sessionmaker: SessionmakerDep,
     settings: SettingsDep,
@@ -26,7 +26,7 @@ def get_gateway(
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def ledger_scope(
+async def ledger_scope(
     principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ))],
     tenant: Annotated[
         TenantSlug | None,

@@ -26,7 +26,7 @@ async def test_metrics_report_the_database_pool(client: httpx.AsyncClient) -> No
     text = (await client.get("/metrics")).text
     for gauge in ("pool_size", "pool_checked_out", "pool_checked_in", "pool_overflow"):
         assert f"trailmark_db_{gauge} " in text
-    assert "trailmark_db_pool_size 10.0" in text
+    assert "trailmark_db_pool_size 20.0" in text  # the default DATABASE_POOL_SIZE
 
 
 async def test_api_routes_are_labelled_with_their_full_template(client: httpx.AsyncClient) -> None:
