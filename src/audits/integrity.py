@@ -29,7 +29,14 @@ ErasableValue = str | IPv4Address | IPv6Address | Mapping[str, Any] | None  # de
 
 def format_timestamp(value: datetime) -> str:
     """The one textual form of a timestamp: UTC, microseconds, `Z` (as the API shows it)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad the year: keep the form digests were made with
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same text as the strftime above, several times faster (a verification hot path).
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+_FLAT_VALUE_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def canonical_json(value: Any) -> bytes:  # any JSON value
@@ -38,6 +45,13 @@ def canonical_json(value: Any) -> bytes:  # any JSON value
     One extension: integers beyond +-2**53 are written as their exact digits (RFC 8785 covers
     only numbers an IEEE double holds exactly; PostgreSQL's jsonb keeps larger ones exactly).
     """
+    if type(value) is dict and all(
+        type(name) is str and name.isascii() and type(item) in _FLAT_VALUE_TYPES
+        for name, item in value.items()
+    ):
+        # The common `details`: a flat object with ASCII names and no floats, for which the
+        # C encoder with sorted keys writes exactly RFC 8785 (property-tested like the rest).
+        return _flat_canonical_json(value)
     return _jcs(value).encode()
 
 

@@ -201,3 +201,25 @@ def test_verifier_names_a_gap_and_a_bad_head() -> None:
         tail.feed(event)
     tail.finish(head_seq=5, head_hash=bytes(32), last_seq=5)
     assert tail.first_invalid_seq == 5
+
+
+flat_ascii_objects = st.dictionaries(
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=8),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+        st.text(),
+    ),
+    max_size=6,
+)
+
+
+@given(flat_ascii_objects)
+def test_the_flat_fast_path_is_rfc8785(value: dict[str, Any]) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_timestamps_keep_the_form_digests_were_made_with(moment: datetime) -> None:
+    assert format_timestamp(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
