@@ -300,12 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it works")
     parser.add_argument("--out", help="also write the JSON document to this file")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (default 1)"
+    )
     args = parser.parse_args(argv)
     sizes = Sizes.smoke() if args.smoke else Sizes.full()
     started = time.perf_counter()
     database = Database.create()
     try:
-        api = Api(database.url)
+        api = Api(database.url, workers=args.workers)
         try:
             report = asyncio.run(benchmark(database, api, sizes))
         finally:
@@ -319,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "database": "BENCH_DATABASE_URL" if database.embedded is None else "embedded",
+            "api_workers": args.workers,
         },
         **report,
         "seconds": round(time.perf_counter() - started, 1),

@@ -50,9 +50,9 @@ class Database:
 
 
 class Api:
-    """`uvicorn --factory src.main:create_app` with production settings, one process."""
+    """`uvicorn --factory src.main:create_app` with production settings."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, workers: int = 1) -> None:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.pepper = secrets.token_urlsafe(32)
@@ -68,7 +68,7 @@ class Api:
             [
                 sys.executable, "-m", "uvicorn", "--factory", "src.main:create_app",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--no-access-log", "--log-level", "warning",
+                "--no-access-log", "--log-level", "warning", "--workers", str(workers),
             ],
             cwd=ROOT,
             env=env,
@@ -86,15 +86,8 @@ class Api:
             time.sleep(0.2)
 
     def rss_bytes(self) -> int:
-        """The server's resident memory (Linux), or 0 where /proc is not available."""
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return 0
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        """Resident memory of the server and its worker processes (Linux; 0 elsewhere)."""
+        return sum(_rss(pid) for pid in _tree(self.process.pid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -103,3 +96,27 @@ class Api:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids.extend(_tree(int(child)))
+    return pids
+
+
+def _rss(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
