@@ -11,8 +11,8 @@ from src.exceptions import Forbidden, Unauthorized, problem_responses
 from src.openai import service
 from src.openai.constants import CallPurpose, CallStatus
 from src.openai.dependencies import LedgerScopeDep
-from src.openai.schemas import CallPage, UsageReport
-from src.pagination import InvalidCursor
+from src.openai.schemas import CallOut, UsageReport
+from src.pagination import InvalidCursor, Page
 from src.schemas import Rfc3339
 
 router = APIRouter(prefix="/openai", tags=["openai"])
@@ -69,7 +69,7 @@ async def usage_report(
         "attempts, latency, tokens and the `request_id` that made each call. Prompts and "
         "answers are only kept when `OPENAI_STORE_CONTENT` is on. Needs `audits:read`."
     ),
-    response_model=CallPage,
+    response_model=Page[CallOut],
     responses=problem_responses(*AUTH, InvalidCursor),
 )
 async def list_calls(
@@ -84,7 +84,7 @@ async def list_calls(
     cursor: Annotated[
         str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
     ] = None,
-) -> CallPage:
+) -> Page[CallOut]:
     items, next_cursor = await service.list_calls(
         session=session,
         codec=codec,
@@ -96,4 +96,4 @@ async def list_calls(
         limit=limit,
         cursor=cursor,
     )
-    return CallPage(items=items, next_cursor=next_cursor, limit=limit)
+    return Page[CallOut](items=items, next_cursor=next_cursor, limit=limit)

@@ -65,14 +65,6 @@ class CallOut(BaseModel):
     )
 
 
-class CallPage(BaseModel):
-    items: list[CallOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
-    )
-    limit: int
-
-
 class UsageGroup(BaseModel):
     key: str = Field(description="The model, or the UTC day (`YYYY-MM-DD`).")
     calls: int

@@ -1,7 +1,5 @@
 """API keys: authentication, scopes, the keys API and its safety properties."""
 
-import io
-import logging
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,11 +14,11 @@ from src.auth import service as auth_service
 from src.auth.constants import Scope
 from src.auth.schemas import KeyCreated
 from src.config import Settings
-from src.logging import json_handler
 from src.main import API_PREFIX, create_app
 from tests.integration.test_errors import assert_problem
 from tests.support.clients import app_client
 from tests.support.keys import bearer, make_key
+from tests.support.logs import captured_logs
 
 KEY_FORMAT = re.compile(r"tm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 
@@ -394,13 +392,7 @@ class TestSecretsStaySecret:
     async def test_keys_never_reach_the_logs(
         self, client: httpx.AsyncClient, admin: dict[str, str], admin_key: KeyCreated
     ) -> None:
-        stream = io.StringIO()
-        handler = json_handler(stream)
-        root = logging.getLogger()
-        root.addHandler(handler)
-        previous = root.level
-        root.setLevel(logging.DEBUG)
-        try:
+        with captured_logs() as stream:
             created = (
                 await client.post(
                     "/api/v1/keys",
@@ -410,9 +402,6 @@ class TestSecretsStaySecret:
             ).json()
             await client.get("/api/v1/keys", headers=bearer(created["key"]))
             await client.get("/api/v1/keys", headers=bearer(created["key"] + "x"))
-        finally:
-            root.removeHandler(handler)
-            root.setLevel(previous)
         logged = stream.getvalue()
         assert "trailmark.access" in logged
         for secret in (

@@ -1,17 +1,15 @@
 """Upstream failures: retries, and the problems they map to when retries run out."""
 
-import io
-import logging
 from typing import Any
 
 import httpx
 import pytest
 
 from src.config import Settings
-from src.logging import json_handler
 from tests.integration.ai.conftest import variant_client
 from tests.integration.test_errors import assert_problem
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import captured_logs
 
 ASK = "/api/v1/audits/ask"
 QUESTION = {"question": "who deleted repositories last week?"}
@@ -191,19 +189,10 @@ class TestFailureMapping:
         fake_openai.script(
             *[Reply(status=500, body={"error": {"message": f"boom {UPSTREAM_SECRET}"}})] * 3
         )
-        stream = io.StringIO()
-        handler = json_handler(stream)
-        root = logging.getLogger()
-        root.addHandler(handler)
-        previous = root.level
-        root.setLevel(logging.DEBUG)
-        try:
+        with captured_logs() as stream:
             failed = await client.post(ASK, headers=acme, json=QUESTION)
             async with variant_client(settings, openai_api_key=UPSTREAM_SECRET) as wrong_key:
                 refused = await wrong_key.post(ASK, headers=acme, json=QUESTION)
-        finally:
-            root.removeHandler(handler)
-            root.setLevel(previous)
 
         assert failed.status_code == refused.status_code == 502
         for response in (failed, refused):
