@@ -182,6 +182,7 @@ async def complete(
     async def attempt() -> ParsedChatCompletion[OutputT]:
         nonlocal attempts, last_status
         attempts += 1
+        last_status = None  # of this try: a timeout after a 500 has none
         try:
             return await gateway.client.chat.completions.parse(
                 model=settings.openai_model, messages=list(messages), response_format=output_type
@@ -206,6 +207,8 @@ async def complete(
         output = _parsed(completion)
     except (openai.OpenAIError, ValidationError, InvalidModelOutput) as exc:
         status, problem = _failure(exc)
+        if status is CallStatus.INVALID_OUTPUT and last_status is None:
+            last_status = 200  # the upstream answered; its answer was unusable
         await record.save(status, last_status, attempts, started)
         logger.warning(
             "model call failed",

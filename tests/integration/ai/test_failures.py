@@ -178,6 +178,26 @@ class TestFailureMapping:
 
         assert_problem(response, 502, "ai_upstream_error")
         assert len(fake_openai.completions()) == 1
+        [call] = await calls(client, acme)
+        expected = ("upstream_error", 400) if reply.status == 400 else ("invalid_output", 200)
+        assert (call["status"], call["upstream_status"]) == expected
+
+    async def test_a_timeout_after_a_server_error_records_no_status(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        fake_openai: FakeOpenAI,
+        settings: Settings,
+    ) -> None:
+        fake_openai.script(Reply(status=500), Reply(delay=1.0))
+        async with variant_client(
+            settings, openai_timeout_seconds=0.2, openai_max_retries=1
+        ) as short:
+            response = await short.post(ASK, headers=acme, json=QUESTION)
+
+        assert_problem(response, 504, "ai_upstream_timeout")
+        [call] = await calls(client, acme)
+        assert (call["status"], call["attempts"], call["upstream_status"]) == ("timeout", 2, None)
 
     async def test_upstream_error_text_reaches_neither_client_nor_logs(
         self,
