@@ -249,3 +249,13 @@ class TestAskRejects:
         response = await client.post(ASK, headers=acme, json={"question": "anything?"})
 
         assert_problem(response, 422, "question_not_mappable")
+
+
+@pytest.mark.parametrize("path", [ASK, "/api/v1/audits/summarize"])
+async def test_other_methods_are_405_not_an_event_lookup(
+    client: httpx.AsyncClient, acme: dict[str, str], path: str
+) -> None:
+    response = await client.get(path, headers=acme)
+
+    assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
