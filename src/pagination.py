@@ -1,14 +1,16 @@
-"""Keyset pages with opaque, tamper-proof cursors.
+"""Keyset pages with opaque, tamper-proof cursors, and keyset batches read ahead.
 
 A cursor is `base64url(json) "." base64url(hmac)`: the JSON holds the last row's sort key
 and what the cursor is for, the HMAC (keyed by a server secret) makes forging one a 400.
 """
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -16,6 +18,8 @@ from pydantic import BaseModel, Field
 from src.exceptions import DomainError
 
 ItemT = TypeVar("ItemT")
+RowT = TypeVar("RowT")
+PositionT = TypeVar("PositionT")
 
 CursorValue = str | int | None
 
@@ -89,3 +93,29 @@ def _unb64(text: str) -> bytes:
     if _b64(data) != text:  # one spelling per cursor: no non-canonical (malleable) variants
         raise ValueError("non-canonical base64")
     return data
+
+
+async def read_ahead(
+    fetch: Callable[[PositionT | None], Awaitable[Sequence[RowT]]],
+    position_of: Callable[[RowT], PositionT],
+    batch_size: int,
+) -> AsyncGenerator[Sequence[RowT], None]:
+    """Every keyset batch in order, the next one fetched while the caller handles this one.
+
+    `fetch(after)` returns up to `batch_size` rows after `after` (`None`: from the start); a
+    shorter batch is the last. While the caller hashes or writes out one batch, PostgreSQL reads
+    the next on another core, instead of each waiting for the other. Close the iterator
+    (`contextlib.aclosing`) when leaving early: that cancels the read ahead.
+    """
+    pending: asyncio.Future[Sequence[RowT]] | None = asyncio.ensure_future(fetch(None))
+    try:
+        while pending is not None:
+            rows = await pending
+            pending = None
+            if len(rows) >= batch_size:
+                pending = asyncio.ensure_future(fetch(position_of(rows[-1])))
+            if rows:
+                yield rows
+    finally:
+        if pending is not None:
+            pending.cancel()
