@@ -10,6 +10,7 @@ import dataclasses
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,6 +19,7 @@ import uuid6
 from sqlalchemy import (
     BigInteger,
     LargeBinary,
+    Row,
     Select,
     Text,
     and_,
@@ -57,7 +59,7 @@ from src.audits.schemas import ActorIn, EventIn, Verification
 from src.auth import service as auth_service
 from src.auth.dependencies import TenantAccess
 from src.auth.schemas import Principal
-from src.pagination import CursorCodec, InvalidCursor
+from src.pagination import CursorCodec, InvalidCursor, read_ahead
 
 Order = Literal["asc", "desc"]
 EXPORT_BATCH = 1000
@@ -151,12 +153,10 @@ def chain_rows(
             request_id=event.request_id,
             hashes=erasable_hashes(
                 salt,
-                {
-                    "actor_name": actor_name,
-                    "ip_address": event.ip_address,
-                    "user_agent": event.user_agent,
-                    "details": event.details,
-                },
+                actor_name=actor_name,
+                ip_address=event.ip_address,
+                user_agent=event.user_agent,
+                details=event.details,
             ),
         )
         event_hash = chain_hash(prev_hash, committed.digest())
@@ -295,16 +295,17 @@ async def _locked_event(
         raise EventNotFound()
     row = (
         await session.execute(
-            select(events)
+            select(*STORED_COLUMNS)
             .where(events.c.tenant == access.tenant, events.c.id == event_id)
             .with_for_update()
         )
     ).first()
     if row is None:
         raise EventNotFound()
-    if row.erased_at is not None:
+    event = StoredEvent(*row)
+    if event.erased_at is not None:
         raise EventErased()
-    return row
+    return event
 
 
 async def change_status(
@@ -317,14 +318,14 @@ async def change_status(
 ) -> str:
     """Settle a pending event (once) and record the change as an event of its own."""
     async with session.begin():
-        row = await _locked_event(session, access, event_id)
-        if row.status != EventStatus.PENDING.value or row.status_changed_at is not None:
+        event = await _locked_event(session, access, event_id)
+        if event.status != EventStatus.PENDING.value or event.status_changed_at is not None:
             raise InvalidStatusTransition(
-                f"The event's status is {row.status!r}: it cannot change."
+                f"The event's status is {event.status!r}: it cannot change."
             )
         await session.execute(
             update(events)
-            .where(events.c.tenant == access.tenant, events.c.seq == row.seq)
+            .where(events.c.tenant == access.tenant, events.c.seq == event.seq)
             .values(status=status.value, status_changed_at=func.now())
         )
         change = EventIn(
@@ -345,13 +346,13 @@ async def erase(
 ) -> None:
     """Destroy the personal payload, keeping what verification needs; record the erasure."""
     async with session.begin():
-        row = await _locked_event(session, access, event_id)
-        hashes = _stored(row).field_hashes()
+        event = await _locked_event(session, access, event_id)
+        hashes = event.field_hashes()
         if hashes is None:  # only a row edited behind the trigger's back lacks its salt
             raise RuntimeError(f"event {event_id} has no field salt; run integrity verification")
         await session.execute(
             update(events)
-            .where(events.c.tenant == access.tenant, events.c.seq == row.seq)
+            .where(events.c.tenant == access.tenant, events.c.seq == event.seq)
             .values(
                 actor_name=None,
                 ip_address=None,
@@ -481,19 +482,20 @@ async def stream(
 
     Batches, not single events, travel up the stack: each becomes one chunk of the response
     body, so the per-chunk cost (ASGI message, gzip flush, socket write) is paid per thousands.
+    The next batch is read while this one is written (two batches in memory at most).
     """
     if not access.visible:
         return
-    after: Position | None = None
-    while True:
+
+    async def fetch(after: Position | None) -> Sequence[Row[str, datetime, uuid.UUID]]:
         query = _page_query(access, filters, include_erased, order, after, EXPORT_BATCH)
         async with sessionmaker() as session, session.begin():
-            rows = (await session.execute(query)).all()
-        if rows:
-            yield [str(row[0]) for row in rows]
-        if len(rows) < EXPORT_BATCH:
-            return
-        after = (rows[-1][1], rows[-1][2])
+            return (await session.execute(query)).all()
+
+    batches = read_ahead(fetch, lambda row: (row[1], row[2]), EXPORT_BATCH)
+    async with aclosing(batches):
+        async for rows in batches:
+            yield [row[0] for row in rows]
 
 
 GROUP_COLUMNS = {
@@ -560,24 +562,26 @@ async def verify(
                     )
                 )
                 verifier.expected_prev_hash = bytes(previous) if previous is not None else b""
-        next_seq = start
-        while next_seq <= end and verifier.first_invalid_seq is None:
+
+        async def fetch(after: int | None) -> Sequence[Row[*tuple[Any, ...]]]:  # STORED_COLUMNS
             query = (
                 select(*STORED_COLUMNS)
                 .where(
-                    events.c.tenant == access.tenant, events.c.seq >= next_seq, events.c.seq <= end
+                    events.c.tenant == access.tenant,
+                    events.c.seq >= (start if after is None else after + 1),
+                    events.c.seq <= end,
                 )
                 .order_by(events.c.seq)
                 .limit(VERIFY_BATCH)
             )
             async with sessionmaker() as session, session.begin():
-                rows = (await session.execute(query)).all()
-            if not rows:
-                break
-            for row in rows:
-                if not verifier.feed(_stored(row)):
+                return (await session.execute(query)).all()
+
+        batches = read_ahead(fetch, lambda row: int(row.seq), VERIFY_BATCH)
+        async with aclosing(batches):
+            async for rows in batches:
+                if not all(verifier.feed(StoredEvent(*row)) for row in rows):
                     break
-            next_seq = rows[-1].seq + 1
         verifier.finish(head_seq=head_seq, head_hash=head_hash, last_seq=end)
     return Verification(
         valid=verifier.first_invalid_seq is None,
@@ -589,33 +593,9 @@ async def verify(
     )
 
 
-# What verification reads: the stored event, without the search vector and other extras.
-STORED_COLUMNS = [events.c[field.name] for field in dataclasses.fields(StoredEvent)]
-
-
-def _stored(row: Any) -> StoredEvent:  # a Row of STORED_COLUMNS
-    return StoredEvent(
-        tenant=row.tenant,
-        seq=row.seq,
-        id=str(row.id),
-        received_at=row.received_at,
-        action_type=row.action_type,
-        action=row.action,
-        entity_type=row.entity_type,
-        entity_id=row.entity_id,
-        actor_id=row.actor_id,
-        actor_type=row.actor_type,
-        actor_name=row.actor_name,
-        status=row.status,
-        status_changed_at=row.status_changed_at,
-        occurred_at=row.occurred_at,
-        ip_address=row.ip_address,
-        user_agent=row.user_agent,
-        request_id=row.request_id,
-        details=row.details,
-        field_salt=bytes(row.field_salt) if row.field_salt is not None else None,
-        erased_at=row.erased_at,
-        erased_hashes=row.erased_hashes,
-        hash=bytes(row.hash),
-        prev_hash=bytes(row.prev_hash),
-    )
+# What verification reads, in `StoredEvent`'s field order: the stored event without the search
+# vector and other extras, its id as text (PostgreSQL writes a UUID as `str(uuid)` does).
+STORED_COLUMNS = [
+    cast(events.c.id, Text).label("id") if field.name == "id" else events.c[field.name]
+    for field in dataclasses.fields(StoredEvent)
+]

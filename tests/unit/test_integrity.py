@@ -1,9 +1,11 @@
 """The canonical digest and the chain, as pure functions."""
 
+import dataclasses
+import hashlib
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
+from datetime import UTC, datetime, timedelta, timezone
+from ipaddress import IPv4Address, ip_address
 from typing import Any
 
 import pytest
@@ -11,7 +13,9 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
+from src.audits.constants import GENESIS_HASH
 from src.audits.integrity import (
+    DIGEST_VERSION,
     ChainVerifier,
     CommittedContent,
     StoredEvent,
@@ -89,10 +93,7 @@ def _content(**overrides: Any) -> CommittedContent:
         "status": "success",
         "occurred_at": datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
         "request_id": None,
-        "hashes": erasable_hashes(
-            b"s" * 16,
-            {"actor_name": "Ada", "ip_address": None, "user_agent": None, "details": {"a": 1}},
-        ),
+        "hashes": erasable_hashes(b"s" * 16, actor_name="Ada", details={"a": 1}),
     }
     base.update(overrides)
     return CommittedContent(**base)
@@ -110,7 +111,7 @@ def _content(**overrides: Any) -> CommittedContent:
         {"actor_id": None},
         {"status": "pending"},
         {"request_id": "r"},
-        {"hashes": erasable_hashes(b"s" * 16, {"actor_name": "Eve", "details": {"a": 1}})},
+        {"hashes": erasable_hashes(b"s" * 16, actor_name="Eve", details={"a": 1})},
     ],
 )
 def test_every_committed_field_changes_the_digest(change: dict[str, Any]) -> None:
@@ -127,16 +128,16 @@ def test_the_same_instant_in_any_offset_has_one_digest() -> None:
 
 
 def test_field_hashes_are_salted() -> None:
-    values = {
+    values: dict[str, Any] = {
         "actor_name": "Ada",
         "ip_address": IPv4Address("203.0.113.9"),
         "user_agent": "UA",
         "details": {"k": "v"},
     }
-    one = erasable_hashes(b"a" * 16, values)
-    two = erasable_hashes(b"b" * 16, values)
-    assert all(one[field] != two[field] for field in values)
-    assert erasable_hashes(b"a" * 16, {"actor_name": None})["actor_name"] is None
+    one = erasable_hashes(b"a" * 16, **values)
+    two = erasable_hashes(b"b" * 16, **values)
+    assert all(one[field] is not None and one[field] != two[field] for field in values)
+    assert erasable_hashes(b"a" * 16, actor_name=None)["actor_name"] is None
 
 
 def _stored(seq: int, prev: bytes, **overrides: Any) -> StoredEvent:
@@ -223,3 +224,135 @@ def test_the_flat_fast_path_is_rfc8785(value: dict[str, Any]) -> None:
 @given(st.datetimes(timezones=st.just(UTC)))
 def test_timestamps_keep_the_form_digests_were_made_with(moment: datetime) -> None:
     assert format_timestamp(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_the_digest_of_a_known_event_never_changes() -> None:
+    """A golden vector: chains already stored must verify with every later version."""
+    hashes = erasable_hashes(
+        bytes(range(16)),
+        actor_name="Ada Lovelace",
+        ip_address=ip_address("203.0.113.9"),
+        user_agent="Mozilla/5.0",
+        details={"reason": "cleanup", "nested": {"\u00e9": [1, 2.5, None, True]}},
+    )
+    content = CommittedContent(
+        tenant="acme",
+        seq=42,
+        id="0193a1c2-7b3e-7c1d-9a2b-3c4d5e6f7a8b",
+        received_at=datetime(2026, 11, 21, 9, 30, 0, 123456, tzinfo=UTC),
+        action_type="delete",
+        action="repository.deleted",
+        entity_type="repository",
+        entity_id='repo "42"\n\u00e9',
+        actor_id="user_7",
+        actor_type="user",
+        status="pending",
+        occurred_at=datetime(2026, 11, 21, 11, 29, 59, tzinfo=timezone(timedelta(hours=2))),
+        request_id=None,
+        hashes=hashes,
+    )
+    assert hashes["details"] == "a143e2685a1b3061a5717c967c39e03c7a9c16a59acc18e7ea8d7abe1b87f39b"
+    assert content.digest().hex() == (
+        "7d87bee9ac5ddf499e7beeafc045063c64249cb05b7981563129a86b41499437"
+    )
+    assert chain_hash(GENESIS_HASH, content.digest()).hex() == (
+        "531f9d9ab511adcc54bdfa30b72c9ec70b545bb6983c7c1081deacad7feba6eb"
+    )
+
+
+optional_text = st.none() | st.text()
+hex_hashes = st.none() | st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+moments = st.datetimes(
+    min_value=datetime(1, 1, 1), timezones=st.just(UTC) | st.just(timezone(timedelta(hours=-7)))
+)
+
+
+@given(
+    tenant=st.text(),
+    seq=st.integers(min_value=1, max_value=2**63 - 1),
+    event_id=st.uuids(),
+    received_at=moments,
+    occurred_at=moments,
+    texts=st.fixed_dictionaries(
+        {
+            "action_type": st.text(),
+            "action": optional_text,
+            "entity_type": st.text(),
+            "entity_id": st.text(),
+            "actor_id": optional_text,
+            "actor_type": optional_text,
+            "status": st.text(),
+            "request_id": optional_text,
+        }
+    ),
+    hashes=st.fixed_dictionaries(
+        dict.fromkeys(("actor_name", "ip_address", "user_agent", "details"), hex_hashes)
+    ),
+)
+def test_the_digest_is_sha256_of_the_rfc8785_content(
+    tenant: str,
+    seq: int,
+    event_id: uuid.UUID,
+    received_at: datetime,
+    occurred_at: datetime,
+    texts: dict[str, str | None],
+    hashes: dict[str, str | None],
+) -> None:
+    """The written-out encoding is RFC 8785 of the content object, whatever the text holds."""
+    content = CommittedContent(
+        tenant=tenant,
+        seq=seq,
+        id=str(event_id),
+        received_at=received_at,
+        occurred_at=occurred_at,
+        hashes=hashes,
+        **texts,  # type: ignore[arg-type]  # the text fields, by name
+    )
+    as_object: dict[str, Any] = {
+        "v": DIGEST_VERSION,
+        "tenant": tenant,
+        "seq": seq,
+        "id": str(event_id),
+        "received_at": format_timestamp(received_at),
+        "occurred_at": format_timestamp(occurred_at),
+        **texts,
+        **{f"{name}_sha256": value for name, value in hashes.items()},
+    }
+    assert content.digest() == hashlib.sha256(rfc8785.dumps(as_object)).digest()
+    assert content.digest() == hashlib.sha256(_flat_canonical_json(as_object)).digest()
+
+
+@given(
+    status=st.sampled_from(["success", "failure", "pending"]),
+    settled=st.booleans(),
+    details=st.none() | flat_ascii_objects,
+)
+def test_a_stored_row_digests_as_its_committed_content(
+    status: str, settled: bool, details: dict[str, Any] | None
+) -> None:
+    changed_at = datetime(2026, 11, 22, tzinfo=UTC) if settled else None
+    event = _stored(1, bytes(32), status=status, status_changed_at=changed_at, details=details)
+    committed = event.committed()
+    assert committed is not None
+    assert committed.status == ("pending" if settled else status)
+    assert event.digest() == committed.digest()
+
+
+@pytest.mark.parametrize(
+    ("erased_hashes", "reason"),
+    [
+        (["not", "an", "object"], "the stored event lacks what its digest needs"),
+        ({"details": 42, "actor_name": {"x": [1.5]}}, "the stored content does not match its hash"),
+    ],
+)
+def test_erased_hashes_edited_in_the_database_fail_verification(
+    erased_hashes: Any, reason: str
+) -> None:
+    """Whatever JSON the column is given, the verifier names the event instead of crashing."""
+    good = _chain(1)[0]
+    edited = dataclasses.replace(
+        good, erased_at=datetime(2026, 11, 22, tzinfo=UTC), erased_hashes=erased_hashes
+    )
+    verifier = ChainVerifier(expected_seq=1)
+    assert not verifier.feed(edited)
+    assert (verifier.first_invalid_seq, verifier.reason) == (1, reason)
