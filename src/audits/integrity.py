@@ -107,7 +107,7 @@ def erasable_hashes(
     }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event written and verified (see StoredEvent)
 class CommittedContent:
     """Everything an event's digest covers, in the form it is hashed."""
 
@@ -278,28 +278,6 @@ class StoredEvent:
             hashes=hashes,
         )
 
-    def digest(self) -> bytes | None:
-        """`committed().digest()` without building the content (the verification hot path)."""
-        hashes = self.field_hashes()
-        if hashes is None:
-            return None
-        return content_digest(
-            self.tenant,
-            self.seq,
-            self.id,
-            self.received_at,
-            self.action_type,
-            self.action,
-            self.entity_type,
-            self.entity_id,
-            self.actor_id,
-            self.actor_type,
-            self.recorded_status(),
-            self.occurred_at,
-            self.request_id,
-            hashes,
-        )
-
 
 @dataclass
 class ChainVerifier:
@@ -323,10 +301,10 @@ class ChainVerifier:
         self.checked += 1
         if event.prev_hash != self.expected_prev_hash:
             return self._fail(event.seq, "prev_hash does not match the previous event's hash")
-        digest = event.digest()
-        if digest is None:
+        committed = event.committed()
+        if committed is None:
             return self._fail(event.seq, "the stored event lacks what its digest needs")
-        if chain_hash(event.prev_hash, digest) != event.hash:
+        if chain_hash(event.prev_hash, committed.digest()) != event.hash:
             return self._fail(event.seq, "the stored content does not match its hash")
         self.expected_seq += 1
         self.expected_prev_hash = event.hash
