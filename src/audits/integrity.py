@@ -252,15 +252,13 @@ class StoredEvent:
             details=self.details,
         )
 
-    def recorded_status(self) -> str:
-        """The status the digest covered: only a pending event can change status, once."""
-        return "pending" if self.status_changed_at is not None else self.status
-
     def committed(self) -> CommittedContent | None:
         """What the digest covered, recomputed from the stored row; None if it cannot be."""
         hashes = self.field_hashes()
         if hashes is None:
             return None
+        # Only a pending event can change status, once; it was recorded as pending.
+        recorded_status = "pending" if self.status_changed_at is not None else self.status
         return CommittedContent(
             tenant=self.tenant,
             seq=self.seq,
@@ -272,7 +270,7 @@ class StoredEvent:
             entity_id=self.entity_id,
             actor_id=self.actor_id,
             actor_type=self.actor_type,
-            status=self.recorded_status(),
+            status=recorded_status,
             occurred_at=self.occurred_at,
             request_id=self.request_id,
             hashes=hashes,
