@@ -107,44 +107,6 @@ def erasable_hashes(
     }
 
 
-@dataclass(slots=True)  # not frozen: built per event written and verified (see StoredEvent)
-class CommittedContent:
-    """Everything an event's digest covers, in the form it is hashed."""
-
-    tenant: str
-    seq: int
-    id: str
-    received_at: datetime
-    action_type: str
-    action: str | None
-    entity_type: str
-    entity_id: str
-    actor_id: str | None
-    actor_type: str | None
-    status: str  # as first recorded (a pending event's later outcome is a separate event)
-    occurred_at: datetime
-    request_id: str | None
-    hashes: Mapping[str, str | None]  # of the erasable fields
-
-    def digest(self) -> bytes:
-        return content_digest(
-            self.tenant,
-            self.seq,
-            self.id,
-            self.received_at,
-            self.action_type,
-            self.action,
-            self.entity_type,
-            self.entity_id,
-            self.actor_id,
-            self.actor_type,
-            self.status,
-            self.occurred_at,
-            self.request_id,
-            self.hashes,
-        )
-
-
 # The committed content's members in RFC 8785 order (their names are ASCII, so sorted by code
 # unit is sorted by character), each `%s` a JSON value. Writing the object out this way gives the
 # same bytes as encoding a dict of it with sorted keys, several times faster: verification and
@@ -167,43 +129,48 @@ def _json_value(value: Any) -> str:  # str or None as stored; anything once tamp
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def content_digest(
-    tenant: str,
-    seq: int,
-    id: str,
-    received_at: datetime,
-    action_type: str,
-    action: str | None,
-    entity_type: str,
-    entity_id: str,
-    actor_id: str | None,
-    actor_type: str | None,
-    status: str,
-    occurred_at: datetime,
-    request_id: str | None,
-    hashes: Mapping[str, str | None],
-) -> bytes:
-    """`digest(event)`: SHA-256 of the canonical JSON of the committed content."""
-    text = _CONTENT_TEMPLATE % (
-        _json_value(action),
-        _json_value(action_type),
-        _json_value(actor_id),
-        _json_value(hashes.get("actor_name")),
-        _json_value(actor_type),
-        _json_value(hashes.get("details")),
-        _json_value(entity_id),
-        _json_value(entity_type),
-        _json_value(id),
-        _json_value(hashes.get("ip_address")),
-        format_timestamp(occurred_at),
-        format_timestamp(received_at),
-        _json_value(request_id),
-        seq,
-        _json_value(status),
-        _json_value(tenant),
-        _json_value(hashes.get("user_agent")),
-    )
-    return hashlib.sha256(text.encode()).digest()
+@dataclass(slots=True)  # not frozen: built per event written and verified (see StoredEvent)
+class CommittedContent:
+    """Everything an event's digest covers, in the form it is hashed."""
+
+    tenant: str
+    seq: int
+    id: str
+    received_at: datetime
+    action_type: str
+    action: str | None
+    entity_type: str
+    entity_id: str
+    actor_id: str | None
+    actor_type: str | None
+    status: str  # as first recorded (a pending event's later outcome is a separate event)
+    occurred_at: datetime
+    request_id: str | None
+    hashes: Mapping[str, str | None]  # of the erasable fields
+
+    def digest(self) -> bytes:
+        """`digest(event)`: SHA-256 of the canonical JSON of the committed content."""
+        hashes = self.hashes
+        text = _CONTENT_TEMPLATE % (
+            _json_value(self.action),
+            _json_value(self.action_type),
+            _json_value(self.actor_id),
+            _json_value(hashes.get("actor_name")),
+            _json_value(self.actor_type),
+            _json_value(hashes.get("details")),
+            _json_value(self.entity_id),
+            _json_value(self.entity_type),
+            _json_value(self.id),
+            _json_value(hashes.get("ip_address")),
+            format_timestamp(self.occurred_at),
+            format_timestamp(self.received_at),
+            _json_value(self.request_id),
+            self.seq,
+            _json_value(self.status),
+            _json_value(self.tenant),
+            _json_value(hashes.get("user_agent")),
+        )
+        return hashlib.sha256(text.encode()).digest()
 
 
 def chain_hash(prev_hash: bytes, digest: bytes) -> bytes:
