@@ -134,6 +134,21 @@ class DatabaseUnavailable(ServiceUnavailable):
     default_detail = "The database is unreachable; try again shortly."
 
 
+class ShuttingDown(ServiceUnavailable):
+    code = "shutting_down"
+    default_detail = "This server process is shutting down; retry, and another will answer."
+
+
+class QueryTimeout(DomainError):
+    status = 504
+    code = "query_timeout"
+    title = "Gateway Timeout"
+    default_detail = (
+        "The query ran past the database's statement timeout and was cancelled; "
+        "narrow the filters or the time range."
+    )
+
+
 # Codes for errors raised by the framework itself rather than by our code.
 _HTTP_CODES: dict[int, str] = {
     400: "bad_request",
@@ -199,6 +214,16 @@ def _validation_issues(raw_errors: Sequence[Any]) -> list[ValidationIssue]:
     return issues
 
 
+def is_query_timeout(exc: BaseException) -> bool:
+    """True when PostgreSQL cancelled a statement (`statement_timeout`, or an operator)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    return any(
+        isinstance(candidate, asyncpg.exceptions.QueryCanceledError)
+        for candidate in (exc, exc.__cause__)
+    )
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when `exc` means the database cannot be reached, rather than a bug or bad SQL."""
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection became free in time
@@ -223,15 +248,20 @@ _UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def database_unavailable_response(request: Request | None, retry_after: int) -> JSONResponse:
-    error = DatabaseUnavailable()
+def domain_error_response(
+    request: Request | None, error: DomainError, retry_after: int
+) -> JSONResponse:
+    """`error` as a problem; every 503 tells the client when to retry."""
+    headers = error.headers
+    if error.status == 503 and "Retry-After" not in headers:
+        headers = {**headers, "Retry-After": str(retry_after)}
     return problem_response(
         request,
         status=error.status,
         code=error.code,
         title=error.title,
         detail=error.detail,
-        headers={"Retry-After": str(retry_after)},
+        headers=headers,
     )
 
 
@@ -247,14 +277,8 @@ def internal_error_response(request: Request | None, instance: str | None = None
 
 async def _domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem_response(
-        request,
-        status=exc.status,
-        code=exc.code,
-        title=exc.title,
-        detail=exc.detail,
-        headers=exc.headers,
-    )
+    retry_after: int = request.app.state.settings.database_retry_after_seconds
+    return domain_error_response(request, exc, retry_after)
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -314,11 +338,28 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def database_error_response(
+    request: Request | None, exc: BaseException, retry_after: int
+) -> JSONResponse | None:
+    """The problem for a database failure that is not a bug: unreachable, or a query timeout."""
+    error: DomainError
+    if isinstance(exc, sa_exc.TimeoutError):
+        error = DatabaseUnavailable("Every database connection is busy; try again shortly.")
+    elif is_database_unavailable(exc):
+        error = DatabaseUnavailable()
+    elif is_query_timeout(exc):
+        error = QueryTimeout()
+    else:
+        return None
+    logger.warning("%s: %s", error.code, type(exc).__name__)
+    return domain_error_response(request, error, retry_after)
+
+
 async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    if is_database_unavailable(exc):
-        logger.warning("database unavailable: %s", type(exc).__name__)
-        retry_after: int = request.app.state.settings.database_retry_after_seconds
-        return database_unavailable_response(request, retry_after)
+    retry_after: int = request.app.state.settings.database_retry_after_seconds
+    response = database_error_response(request, exc, retry_after)
+    if response is not None:
+        return response
     logger.error("unhandled database error", exc_info=exc)
     return internal_error_response(request)
 
@@ -360,10 +401,8 @@ class UnhandledErrorMiddleware:
             if response_started:
                 logger.exception("error after the response started")
                 raise
-            if is_database_unavailable(exc):
-                logger.warning("database unavailable: %s", type(exc).__name__)
-                response = database_unavailable_response(None, self.retry_after_seconds)
-            else:
+            response = database_error_response(None, exc, self.retry_after_seconds)
+            if response is None:
                 logger.exception("unhandled error")
                 response = internal_error_response(None, instance=scope.get("path", ""))
             await response(scope, receive, send)
@@ -372,8 +411,8 @@ class UnhandledErrorMiddleware:
 def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: each status it can return, as a problem."""
     by_status: dict[int, list[type[DomainError]]] = {}
-    always: tuple[type[DomainError], ...] = (UnprocessableRequest, DatabaseUnavailable)
-    for error in (*errors, *always):
+    every_route: list[type[DomainError]] = [UnprocessableRequest, DatabaseUnavailable, QueryTimeout]
+    for error in [*errors, *every_route]:
         by_status.setdefault(error.status, []).append(error)
     responses: dict[int | str, dict[str, Any]] = {}
     for status, classes in sorted(by_status.items()):

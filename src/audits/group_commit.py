@@ -5,6 +5,13 @@ head lock until it commits; one transaction per event caps single-event ingest a
 of those flushes. Here, events that arrive while a commit is in flight wait for the next
 one, which writes them all together: the first request of a quiet moment is written at once,
 later ones share the next commit. Each request still gets its own event back, in order.
+
+Every waiter gets an answer, whatever happens to its group:
+- a failure of the database itself (unreachable, or a statement timeout) fails every waiter
+  of the group with it: writing them one by one would only fail slower;
+- any other failure may belong to one event, so the group is split in halves and each half
+  written on its own, until the failing event is alone: its neighbours succeed;
+- a writer cancelled mid-commit (shutdown past its grace period) fails every waiter it holds.
 """
 
 import asyncio
@@ -13,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from src.audits.schemas import EventIn
-from src.exceptions import is_database_unavailable
+from src.exceptions import ShuttingDown, is_database_unavailable, is_query_timeout
 
 MAX_GROUP = 256  # events per shared transaction
 
@@ -26,6 +33,15 @@ class _Pending:
     tenant: str
     event: EventIn
     written: "asyncio.Future[tuple[uuid.UUID, str]]"
+
+    def fail(self, error: BaseException) -> None:
+        if not self.written.done():
+            self.written.set_exception(error)
+
+
+def _fails_the_whole_group(error: BaseException) -> bool:
+    """True when `error` is the database's, not any one event's."""
+    return is_database_unavailable(error) or is_query_timeout(error)
 
 
 class GroupCommitter:
@@ -44,6 +60,11 @@ class GroupCommitter:
             self._writer = asyncio.create_task(self._drain())
         return await asyncio.shield(written)  # a client that leaves does not undo its write
 
+    async def close(self) -> None:
+        """Wait until every queued event is committed (or failed): nothing is left behind."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
     async def _drain(self) -> None:
         try:
             while self._queue:
@@ -51,17 +72,26 @@ class GroupCommitter:
                 await self._commit(group)
         finally:
             self._writer = None
+            # Only a cancelled writer leaves events queued: nobody will write them now.
+            queued, self._queue = self._queue, []
+            for pending in queued:
+                pending.fail(ShuttingDown())
 
     async def _commit(self, group: Sequence[_Pending]) -> None:
         try:
             written = await self._write([(pending.tenant, pending.event) for pending in group])
-        except Exception as exc:
-            if len(group) > 1 and not is_database_unavailable(exc):
-                # Whatever failed must fail only its own request: write each on its own.
-                for pending in group:
-                    await self._commit([pending])
+        except Exception as error:
+            if len(group) > 1 and not _fails_the_whole_group(error):
+                half = len(group) // 2
+                await self._commit(group[:half])
+                await self._commit(group[half:])
                 return
-            group[0].written.set_exception(exc)
+            for pending in group:
+                pending.fail(error)
             return
+        except BaseException:  # cancelled while writing: whether it committed is unknown
+            for pending in group:
+                pending.fail(ShuttingDown())
+            raise
         for pending, result in zip(group, written, strict=True):
             pending.written.set_result(result)

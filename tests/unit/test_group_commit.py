@@ -2,12 +2,13 @@
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 
-import pytest
+import asyncpg
 
 from src.audits.group_commit import MAX_GROUP, GroupCommitter
 from src.audits.schemas import EventIn
+from src.exceptions import ShuttingDown
 from tests.support.events import event
 
 
@@ -28,6 +29,13 @@ class Recorder:
         if "poison" in names:
             raise ValueError("this group cannot be written")
         return [(uuid.uuid4(), f"{tenant}:{item.entity_id}") for tenant, item in items]
+
+
+async def answered(
+    appends: Iterable[Awaitable[tuple[uuid.UUID, str]]],
+) -> list[tuple[uuid.UUID, str] | BaseException]:
+    """Every append's outcome; a waiter left without an answer fails the test, not hangs it."""
+    return await asyncio.wait_for(asyncio.gather(*appends, return_exceptions=True), timeout=10)
 
 
 async def test_a_lone_event_is_written_at_once_and_concurrent_ones_share_a_commit() -> None:
@@ -66,23 +74,90 @@ async def test_groups_are_capped() -> None:
 async def test_a_failing_event_fails_only_its_own_request() -> None:
     recorder = Recorder()
     committer = GroupCommitter(recorder)
+    names = [f"e{n}" for n in range(64)]
+    names[37] = "poison"
 
+    await committer.append("acme", make_event("first"))  # the next ones queue behind a commit
     results = await asyncio.gather(
-        *(committer.append("acme", make_event(name)) for name in ("a", "poison", "b")),
+        *(committer.append("acme", make_event(name)) for name in names),
         return_exceptions=True,
     )
 
-    assert results[0] == (results[0][0], "acme:a")  # type: ignore[index]
-    assert isinstance(results[1], ValueError)
-    assert results[2][1] == "acme:b"  # type: ignore[index]
-    assert ["poison"] in recorder.groups  # retried on its own
+    for name, result in zip(names, results, strict=True):
+        if name == "poison":
+            assert isinstance(result, ValueError)
+        else:
+            assert isinstance(result, tuple), f"{name} failed with its neighbour: {result!r}"
+            assert result[1] == f"acme:{name}"
+    assert ["poison"] in recorder.groups  # isolated in the end
+    # Halving finds it in about 2 * log2(64) tries, not 64 single-event transactions.
+    assert len(recorder.groups) <= 1 + 1 + 2 * 6
 
 
-async def test_a_database_outage_fails_the_whole_group_at_once() -> None:
+async def test_a_database_outage_answers_every_waiter_at_once() -> None:
+    calls = 0
+
     async def unreachable(items: Sequence[tuple[str, EventIn]]) -> list[tuple[uuid.UUID, str]]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
         raise ConnectionRefusedError("database down")
 
     committer = GroupCommitter(unreachable)
 
-    with pytest.raises(ConnectionRefusedError):
-        await asyncio.gather(*(committer.append("acme", make_event(f"e{n}")) for n in range(5)))
+    results = await answered(committer.append("acme", make_event(f"e{n}")) for n in range(40))
+
+    assert all(isinstance(result, ConnectionRefusedError) for result in results), results
+    assert calls == 1  # one shared transaction, no event-by-event retries
+
+
+async def test_a_statement_timeout_fails_the_group_without_splitting_it() -> None:
+    calls = 0
+
+    async def too_slow(items: Sequence[tuple[str, EventIn]]) -> list[tuple[uuid.UUID, str]]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout")
+
+    committer = GroupCommitter(too_slow)
+
+    results = await answered(committer.append("acme", make_event(f"e{n}")) for n in range(10))
+
+    assert all(isinstance(r, asyncpg.exceptions.QueryCanceledError) for r in results), results
+    assert calls == 1
+
+
+async def test_a_cancelled_writer_answers_every_waiter() -> None:
+    started = asyncio.Event()
+
+    async def hangs(items: Sequence[tuple[str, EventIn]]) -> list[tuple[uuid.UUID, str]]:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    committer = GroupCommitter(hangs)
+    waiters = [
+        asyncio.ensure_future(committer.append("acme", make_event(f"e{n}"))) for n in range(5)
+    ]
+    await started.wait()
+    assert committer._writer is not None
+    committer._writer.cancel()
+
+    results = await answered(waiters)
+
+    assert all(isinstance(result, ShuttingDown) for result in results), results
+
+
+async def test_close_waits_until_every_queued_event_is_committed() -> None:
+    recorder = Recorder()
+    committer = GroupCommitter(recorder)
+    waiters = [
+        asyncio.ensure_future(committer.append("acme", make_event(f"e{n}"))) for n in range(300)
+    ]
+    await asyncio.sleep(0)  # every append has queued its event
+
+    await committer.close()
+
+    assert all(waiter.done() and not waiter.exception() for waiter in waiters)
+    assert sum(len(group) for group in recorder.groups) == 300
