@@ -33,9 +33,6 @@ MAX_BATCH_EVENTS = 1000
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 50
 IDEMPOTENCY_TTL_HOURS = 24
-# A request that claimed an idempotency key but never finished (a crashed process) stops
-# blocking the key after this long.
-IDEMPOTENCY_ABANDONED_SECONDS = 120
 EVENTS_CURSOR = "events"
 GENESIS_HASH = bytes(32)
 # Events the service records about its own actions on events.

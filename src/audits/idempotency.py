@@ -1,8 +1,10 @@
-"""`Idempotency-Key` (IETF draft semantics): claim, finish, release, replay.
+"""`Idempotency-Key` (IETF draft semantics): claim, replay, remember.
 
-A claim is committed on its own before the write starts, so a concurrent request with the
-same key finds it and gets a 409 instead of writing twice; the write marks it done in its
-own transaction, so a claim is done exactly when its events exist.
+Everything happens inside the transaction that writes the events. The claim is a
+transaction-scoped PostgreSQL advisory lock on (tenant, key): a concurrent request with the
+same key cannot take it and gets a 409 at once, and it is released by the commit, the
+rollback, or PostgreSQL itself when the connection dies with its process. So a crashed
+server never leaves a key blocked, and a key is remembered exactly when its events exist.
 """
 
 import hashlib
@@ -10,16 +12,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from src.audits.constants import IDEMPOTENCY_ABANDONED_SECONDS, IDEMPOTENCY_TTL_HOURS
+from src.audits.constants import IDEMPOTENCY_TTL_HOURS
 from src.audits.exceptions import IdempotencyKeyInFlight, IdempotencyKeyReused
 from src.audits.integrity import canonical_json
 from src.audits.models import IdempotencyRecord
-from src.auth import service as auth_service
+
+# Advisory locks share one namespace per database: keys are hashed under this label.
+_LOCK_LABEL = b"trailmark.idempotency\x00"
 
 
 def request_fingerprint(kind: str, tenant: str, body: object) -> bytes:
@@ -27,84 +31,65 @@ def request_fingerprint(kind: str, tenant: str, body: object) -> bytes:
     return hashlib.sha256(canonical_json({"kind": kind, "tenant": tenant, "body": body})).digest()
 
 
+def lock_id(tenant: str, key: str) -> int:
+    """The advisory lock (a signed 64-bit number) that stands for (tenant, key)."""
+    digest = hashlib.sha256(_LOCK_LABEL + tenant.encode() + b"\x00" + key.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Replay:
     """A finished request with this key: the events that answered it."""
 
     event_ids: list[uuid.UUID]
-    batch: bool
 
 
 async def claim(
+    *, session: AsyncSession, tenant: str, key: str, fingerprint: bytes
+) -> Replay | None:
+    """Claim `key` for this transaction (None), or say how an earlier request ended (a `Replay`).
+
+    Raises `IdempotencyKeyReused` for another body under the key, `IdempotencyKeyInFlight`
+    while another transaction holds it.
+    """
+    taken = await session.scalar(select(func.pg_try_advisory_xact_lock(lock_id(tenant, key))))
+    if not taken:
+        raise IdempotencyKeyInFlight()
+    existing = (
+        await session.execute(
+            select(col(IdempotencyRecord.request_hash), col(IdempotencyRecord.event_ids)).where(
+                col(IdempotencyRecord.tenant) == tenant,
+                col(IdempotencyRecord.key) == key,
+                col(IdempotencyRecord.expires_at) > func.now(),
+            )
+        )
+    ).first()
+    if existing is None:
+        return None
+    if bytes(existing.request_hash) != fingerprint:
+        raise IdempotencyKeyReused()
+    return Replay(event_ids=list(existing.event_ids))
+
+
+async def remember(
     *,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
     tenant: str,
     key: str,
     fingerprint: bytes,
-    batch: bool,
-) -> Replay | None:
-    """Claim `key` for this request (None), or say how an earlier one ended (a `Replay`).
-
-    Raises `IdempotencyKeyReused` for another body under the key, `IdempotencyKeyInFlight`
-    while the first request with it is still running.
-    """
+    event_ids: list[uuid.UUID],
+) -> None:
+    """Record which events answered the claimed key, in the transaction that wrote them."""
     now = datetime.now(UTC)
-    fresh = {
+    record = {
         "request_hash": fingerprint,
-        "state": "in_flight",
-        "response_status": None,
-        "event_ids": None,
-        "batch": batch,
+        "event_ids": event_ids,
         "created_at": now,
         "expires_at": now + timedelta(hours=IDEMPOTENCY_TTL_HOURS),
     }
-    record = IdempotencyRecord.__table__.c  # type: ignore[attr-defined]
-    async with sessionmaker() as session, session.begin():
-        await auth_service.ensure_tenant(session=session, slug=tenant)
-        statement = (
-            insert(IdempotencyRecord)
-            .values(tenant=tenant, key=key, **fresh)
-            .on_conflict_do_update(
-                index_elements=["tenant", "key"],
-                set_=fresh,
-                # Expired keys are free again, and so are claims a crashed process left behind.
-                where=or_(
-                    record.expires_at < now,
-                    (record.state == "in_flight")
-                    & (record.created_at < now - timedelta(seconds=IDEMPOTENCY_ABANDONED_SECONDS)),
-                ),
-            )
-            .returning(record.key)
-        )
-        if (await session.execute(statement)).first() is not None:
-            return None
-        existing = await session.get(IdempotencyRecord, (tenant, key))
-    assert existing is not None
-    if existing.request_hash != fingerprint:
-        raise IdempotencyKeyReused()
-    if existing.state != "done" or existing.event_ids is None:
-        raise IdempotencyKeyInFlight()
-    return Replay(event_ids=list(existing.event_ids), batch=existing.batch)
-
-
-async def finish(
-    *, session: AsyncSession, tenant: str, key: str, event_ids: list[uuid.UUID]
-) -> None:
-    """Mark the claim done, inside the transaction that wrote its events."""
+    # A row can only exist here if it expired (`claim` replays live ones): reuse it.
     await session.execute(
-        update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.tenant) == tenant, col(IdempotencyRecord.key) == key)
-        .values(state="done", response_status=201, event_ids=event_ids)
+        insert(IdempotencyRecord)
+        .values(tenant=tenant, key=key, **record)
+        .on_conflict_do_update(index_elements=["tenant", "key"], set_=record)
     )
-
-
-async def release(*, sessionmaker: async_sessionmaker[AsyncSession], tenant: str, key: str) -> None:
-    """Give the key back after a failed write, so the client may retry with it."""
-    async with sessionmaker() as session, session.begin():
-        await session.execute(
-            delete(IdempotencyRecord).where(
-                col(IdempotencyRecord.tenant) == tenant,
-                col(IdempotencyRecord.key) == key,
-                col(IdempotencyRecord.state) == "in_flight",
-            )
-        )

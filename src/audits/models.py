@@ -13,7 +13,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     PrimaryKeyConstraint,
     Text,
@@ -136,7 +135,7 @@ class ChainHead(SQLModel, table=True):
 
 
 class IdempotencyRecord(SQLModel, table=True):
-    """A claimed `Idempotency-Key`: what was asked and which events answered it.
+    """A used `Idempotency-Key`: what was asked and which events answered it.
 
     Only event ids are kept, never the response body, so erasing an event leaves no copy of
     its payload here; a replay renders the events as they are now.
@@ -145,18 +144,12 @@ class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_record"
     __table_args__ = (
         PrimaryKeyConstraint("tenant", "key", name="pk_idempotency_record"),
-        CheckConstraint("state IN ('in_flight', 'done')", name="state_known"),
         Index("ix_idempotency_record_tenant_expires", "tenant", "expires_at"),
     )
 
     tenant: str = Field(sa_column=Column(Text, ForeignKey("tenant.slug"), nullable=False))
     key: str = Field(sa_column=Column(Text, nullable=False))
     request_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
-    state: str = Field(sa_column=Column(Text, nullable=False))
-    response_status: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
-    event_ids: list[uuid.UUID] | None = Field(
-        default=None, sa_column=Column(ARRAY(Uuid), nullable=True)
-    )
-    batch: bool = Field(default=False, nullable=False)
+    event_ids: list[uuid.UUID] = Field(sa_column=Column(ARRAY(Uuid), nullable=False))
     created_at: datetime = Field(sa_column=_tz(nullable=False))
     expires_at: datetime = Field(sa_column=_tz(nullable=False))

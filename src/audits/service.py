@@ -254,33 +254,30 @@ async def record(
     batch: Sequence[EventIn],
     idempotency_key: str | None,
     fingerprint: bytes,
-    is_batch: bool,
 ) -> RecordedEvents:
-    """Append events to the tenant's chain, all or nothing; replay if the key was used before."""
-    if idempotency_key is not None:
-        replay = await idempotency.claim(
-            sessionmaker=sessionmaker,
-            tenant=tenant,
-            key=idempotency_key,
-            fingerprint=fingerprint,
-            batch=is_batch,
-        )
-        if replay is not None:
-            async with sessionmaker() as session, session.begin():
-                items = await _render(session, tenant, replay.event_ids)
-            return RecordedEvents(ids=replay.event_ids, items=items, replayed=True)
-    try:
-        async with sessionmaker() as session, session.begin():
-            ids = await _append(session, tenant, batch)
-            if idempotency_key is not None:
-                await idempotency.finish(
-                    session=session, tenant=tenant, key=idempotency_key, event_ids=ids
-                )
-            items = await _render(session, tenant, ids)
-    except BaseException:
+    """Append events to the tenant's chain, all or nothing; replay if the key was used before.
+
+    One transaction: the key's claim, the events and the key's record commit together, or
+    nothing does (a crash included), so a retry with the same key is always safe.
+    """
+    async with sessionmaker() as session, session.begin():
         if idempotency_key is not None:
-            await idempotency.release(sessionmaker=sessionmaker, tenant=tenant, key=idempotency_key)
-        raise
+            replay = await idempotency.claim(
+                session=session, tenant=tenant, key=idempotency_key, fingerprint=fingerprint
+            )
+            if replay is not None:
+                items = await _render(session, tenant, replay.event_ids)
+                return RecordedEvents(ids=replay.event_ids, items=items, replayed=True)
+        ids = await _append(session, tenant, batch)
+        if idempotency_key is not None:
+            await idempotency.remember(
+                session=session,
+                tenant=tenant,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                event_ids=ids,
+            )
+        items = await _render(session, tenant, ids)
     return RecordedEvents(ids=ids, items=items, replayed=False)
 
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.test_errors import assert_problem
+from src.audits.idempotency import lock_id
 from tests.support.events import event
+from tests.support.problems import assert_problem
 
 UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -334,6 +335,51 @@ class TestIdempotency:
         # Once the first finished, a retry replays it.
         replay = await client.post("/api/v1/audits", headers=headers, json=event())
         assert replay.json()["id"] in ids
+
+    async def test_a_claim_dies_with_its_connection(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        """A request in flight elsewhere holds the key until its connection ends, not a timer.
+
+        The claim is the writing transaction's advisory lock: here another connection takes
+        it, as a server process mid-write would; closing that connection, as the death of
+        that process does, frees the key at once.
+        """
+        headers = {**acme, "Idempotency-Key": "held-elsewhere"}
+        holder = await engine.connect()
+        try:
+            await holder.execute(
+                text("SELECT pg_advisory_lock(:id)"),
+                {"id": lock_id("acme", "held-elsewhere")},
+            )
+            busy = await client.post("/api/v1/audits", headers=headers, json=event())
+            assert_problem(busy, 409, "idempotency_key_in_flight")
+        finally:
+            await holder.close()
+        await engine.dispose()  # closes the holder's connection: PostgreSQL drops its locks
+        assert await count_events(engine) == 0
+
+        written = await client.post("/api/v1/audits", headers=headers, json=event())
+        assert written.status_code == 201
+        assert "idempotent-replayed" not in written.headers
+        assert await count_events(engine) == 1
+
+    async def test_an_expired_key_is_free_again(
+        self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
+    ) -> None:
+        headers = {**acme, "Idempotency-Key": "old"}
+        first = await client.post("/api/v1/audits", headers=headers, json=event())
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE idempotency_record SET expires_at = now() - interval '1 second'")
+            )
+
+        again = await client.post("/api/v1/audits", headers=headers, json=event(entity_id="x"))
+
+        assert again.status_code == 201
+        assert "idempotent-replayed" not in again.headers
+        assert again.json()["id"] != first.json()["id"]
+        assert await count_events(engine) == 2
 
     @pytest.mark.parametrize("key", ["", "k" * 256])
     async def test_key_length_is_checked(
