@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.audits import service
 from src.auth.dependencies import TenantAccess
 from src.database import create_engine, create_sessionmaker
-from tests.integration.test_errors import assert_problem
 from tests.support.events import at, event
+from tests.support.problems import assert_problem
 
 
 async def post(

@@ -6,21 +6,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.problems import assert_problem
 from tests.support.routes import RAISABLE, add_probe_routes
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "request_id"}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, object] = response.json()
-    assert body.keys() >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"urn:trailmark:problem:{code}"
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from src.config import Settings
 from src.devdb import create_database, drop_database
 from src.main import create_app
-from tests.integration.test_errors import assert_problem
 from tests.support.clients import app_client
+from tests.support.problems import assert_problem
 from tests.support.proxy import OutageProxy
 from tests.support.routes import add_probe_routes
 

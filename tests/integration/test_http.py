@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from src.config import Settings
 from src.main import create_app
-from tests.integration.test_errors import assert_problem
+from tests.support.problems import assert_problem
 from tests.support.routes import add_probe_routes
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

@@ -15,10 +15,10 @@ from src.auth.constants import Scope
 from src.auth.schemas import KeyCreated
 from src.config import Settings
 from src.main import API_PREFIX, create_app
-from tests.integration.test_errors import assert_problem
 from tests.support.clients import app_client
 from tests.support.keys import bearer, make_key
 from tests.support.logs import captured_logs
+from tests.support.problems import assert_problem
 
 KEY_FORMAT = re.compile(r"tm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from src.audits.query import parse_search
-from tests.integration.test_errors import assert_problem
 from tests.support.events import event
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.problems import assert_problem
 
 ASK = "/api/v1/audits/ask"
 

@@ -7,9 +7,9 @@ import pytest
 
 from src.config import Settings
 from tests.integration.ai.conftest import variant_client
-from tests.integration.test_errors import assert_problem
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import captured_logs
+from tests.support.problems import assert_problem
 
 ASK = "/api/v1/audits/ask"
 QUESTION = {"question": "who deleted repositories last week?"}

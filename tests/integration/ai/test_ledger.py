@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.auth.constants import Scope
 from src.config import Settings
 from tests.integration.ai.conftest import variant_client
-from tests.integration.test_errors import assert_problem
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.keys import bearer, make_key
+from tests.support.problems import assert_problem
 
 ASK = "/api/v1/audits/ask"
 CALLS = "/api/v1/openai/calls"

@@ -8,8 +8,8 @@ import pytest
 
 from tests.integration.ai.conftest import variant_client
 from tests.integration.ai.test_ask import ago, record, scripted_filter
-from tests.integration.test_errors import assert_problem
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.problems import assert_problem
 
 SUMMARIZE = "/api/v1/audits/summarize"
 INJECTION = (
