@@ -1,11 +1,9 @@
 """`/api/v1/audits`: record, read, change, erase, export, count and verify audit events."""
 
-import csv
 import hashlib
-import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -14,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from src.audits import assistant, service
+from src.audits import assistant, export, service
 from src.audits.constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from src.audits.dependencies import (
     EraseAccess,
@@ -54,7 +52,13 @@ from src.audits.schemas import (
 from src.auth.dependencies import CursorCodecDep, PrincipalDep, TenantAccess, resolve_tenant
 from src.auth.schemas import Principal
 from src.database import SessionDep, SessionmakerDep
-from src.exceptions import Forbidden, Unauthorized, UnprocessableRequest, problem_responses
+from src.exceptions import (
+    Forbidden,
+    ShuttingDown,
+    Unauthorized,
+    UnprocessableRequest,
+    problem_responses,
+)
 from src.metrics import Metrics, MetricsDep
 from src.openai.dependencies import GatewayDep
 from src.openai.exceptions import (
@@ -147,14 +151,13 @@ async def _record(
         batch=events,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint("batch" if is_batch else "event", access.tenant, content),
-        is_batch=is_batch,
     )
     if not recorded.replayed:
         metrics.events_ingested.labels("batch" if is_batch else "single").inc(len(recorded.ids))
     return recorded
 
 
-WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFlight)
+WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFlight, ShuttingDown)
 
 
 @router.post(
@@ -273,49 +276,6 @@ async def list_events(
     return _json(content)
 
 
-CSV_COLUMNS = (
-    "id", "tenant", "seq", "action_type", "action", "entity_type", "entity_id",
-    "actor.id", "actor.type", "actor.name", "status", "occurred_at", "received_at",
-    "status_changed_at", "ip_address", "user_agent", "request_id", "details",
-    "hash", "prev_hash", "erased_at",
-)  # fmt: skip
-
-
-def _csv_line(values: list[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
-async def _as_csv(batches: AsyncIterator[list[str]]) -> AsyncIterator[str]:
-    yield _csv_line(list(CSV_COLUMNS))
-    async for batch in batches:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for line in batch:
-            event = json.loads(line)
-            actor = event.get("actor") or {}
-            row: list[object] = []
-            for column in CSV_COLUMNS:
-                if column.startswith("actor."):
-                    row.append(actor.get(column.removeprefix("actor.")))
-                elif column == "details":
-                    row.append(
-                        json.dumps(event["details"], ensure_ascii=False)
-                        if event["details"] is not None
-                        else ""
-                    )
-                else:
-                    row.append(event[column])
-            writer.writerow(row)
-        yield buffer.getvalue()
-
-
-async def _as_ndjson(batches: AsyncIterator[list[str]]) -> AsyncIterator[str]:
-    async for batch in batches:
-        yield "\n".join(batch) + "\n"
-
-
 @router.get(
     "/export",
     summary="Export audit events",
@@ -340,7 +300,7 @@ async def export_events(
     access: ReadAccess,
     filters: EventFilters,
     sessionmaker: SessionmakerDep,
-    format: Annotated[Literal["ndjson", "csv"], Query(description="The file format.")] = "ndjson",
+    format: Annotated[export.ExportFormat, Query(description="The file format.")] = "ndjson",
     order: OrderParam = "desc",
     include_erased: IncludeErased = False,
 ) -> StreamingResponse:
@@ -351,12 +311,13 @@ async def export_events(
         order=order,
         include_erased=include_erased,
     )
-    body = _as_csv(batches) if format == "csv" else _as_ndjson(batches)
-    media_type = "text/csv" if format == "csv" else "application/x-ndjson"
+    # The first batch is read before the response starts: a database failure or a statement
+    # timeout there is still a problem response, not a 200 with a broken body.
+    body = export.encode(format, await export.started(batches))
     filename = f"audit-events-{access.tenant}.{format}"
     return StreamingResponse(
         body,
-        media_type=media_type,
+        media_type=export.MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
