@@ -29,4 +29,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request, sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"]
 # Migrations are a separate, one-shot command: `docker compose run --rm migrate`
 # (or `python -m src.cli migrate`), never part of every start.
-CMD ["uvicorn", "src.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--no-access-log"]
+CMD ["python", "-m", "src.cli", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -253,14 +253,43 @@ def dev(
         typer.echo(
             f"Trailmark on http://{host}:{port}  (Swagger UI: http://{host}:{port}/docs)", err=True
         )
-        uvicorn.run(
-            "src.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            log_config=None,
-            proxy_headers=True,
-        )
+        _run_server(settings, host=host, port=port, workers=1)
+
+
+def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """uvicorn with the app factory; SIGTERM drains first (see src/lifecycle.py)."""
+    uvicorn.run(
+        "src.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,  # the app writes its own JSON access log
+        proxy_headers=True,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: WORKERS, else one per CPU)."),
+    ] = None,
+) -> None:
+    """Run the API as in production: DATABASE_URL must be set and migrated (`migrate`).
+
+    SIGTERM drains (`/readyz` 503 for SHUTDOWN_DRAIN_SECONDS), then in-flight requests finish
+    and queued writes are committed before the process exits."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if settings.database_url is None:
+        raise _fail("DATABASE_URL is not set (use `python3 tasks.py start` for development)")
+    count = workers or settings.workers or os.cpu_count() or 1
+    _run_server(settings, host=host, port=port, workers=count)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,24 @@ class Settings(BaseSettings):
         default=5, ge=1, description="`Retry-After` sent with 503 when the database is down."
     )
 
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes started by `python -m src.cli serve`. Unset: one per CPU.",
+    )
+    shutdown_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="After SIGTERM, seconds a process keeps serving while `/readyz` answers 503, "
+        "so load balancers stop sending it requests before it stops listening (0: none).",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=30,
+        gt=0,
+        description="After draining, seconds in-flight requests may take to finish before they "
+        "are cancelled.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of JSON log lines written to stdout."
     )

@@ -27,6 +27,7 @@ from src.database import create_engine, create_sessionmaker
 from src.dependencies import check_query_parameters
 from src.exceptions import UnhandledErrorMiddleware, register_exception_handlers
 from src.health.router import router as health_router
+from src.lifecycle import Lifecycle
 from src.logging import configure_logging
 from src.metrics import Metrics
 from src.middleware import (
@@ -87,6 +88,7 @@ class State(TypedDict):
     sessionmaker: async_sessionmaker[AsyncSession]
     openai: AsyncOpenAI | None  # None: no OPENAI_API_KEY, the AI endpoints answer 503
     group_committer: GroupCommitter  # single-event writes share transactions
+    lifecycle: Lifecycle  # draining after SIGTERM: /readyz answers 503
 
 
 class ServiceInfo(BaseModel):
@@ -117,16 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.watch_engine(engine)
         openai_client = create_openai_client(settings)
         sessionmaker = create_sessionmaker(engine)
+        committer = GroupCommitter(
+            lambda items: append_group(sessionmaker=sessionmaker, items=items)
+        )
+        lifecycle = Lifecycle(settings.shutdown_drain_seconds)
         try:
-            yield {
-                "engine": engine,
-                "sessionmaker": sessionmaker,
-                "openai": openai_client,
-                "group_committer": GroupCommitter(
-                    lambda items: append_group(sessionmaker=sessionmaker, items=items)
-                ),
-            }
+            with lifecycle.drain_on_sigterm():
+                yield {
+                    "engine": engine,
+                    "sessionmaker": sessionmaker,
+                    "openai": openai_client,
+                    "group_committer": committer,
+                    "lifecycle": lifecycle,
+                }
         finally:
+            await committer.close()  # events still queued are committed before the engine goes
             metrics.watch_engine(None)
             if openai_client is not None:
                 await openai_client.close()

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.exceptions import DatabaseUnavailable, problem_response, problem_responses
+from src.exceptions import DatabaseUnavailable, ShuttingDown, problem_response, problem_responses
 from src.health import service
 from src.health.schemas import Health, Readiness
+from src.lifecycle import Lifecycle
 
 router = APIRouter(tags=["operations"])
 
@@ -16,6 +17,11 @@ router = APIRouter(tags=["operations"])
 def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.state.engine
     return engine
+
+
+def _lifecycle(request: Request) -> Lifecycle:
+    lifecycle: Lifecycle = request.state.lifecycle
+    return lifecycle
 
 
 @router.get(
@@ -33,25 +39,36 @@ async def healthz() -> Health:
     summary="Readiness probe",
     description=(
         "Answers 200 when the database answers and its schema is at the Alembic head this "
-        "build ships; otherwise a 503 problem whose `checks` names each failing check."
+        "build ships; otherwise a 503 problem whose `checks` names each failing check. "
+        "After SIGTERM the process drains: this answers 503 `shutting_down` while every other "
+        "route still serves, so a load balancer stops routing to it before it stops listening."
     ),
     response_model=Readiness,
-    responses=problem_responses(DatabaseUnavailable),
+    responses=problem_responses(DatabaseUnavailable, ShuttingDown),
 )
 async def readyz(
-    request: Request, engine: Annotated[AsyncEngine, Depends(_engine)]
+    request: Request,
+    engine: Annotated[AsyncEngine, Depends(_engine)],
+    lifecycle: Annotated[Lifecycle, Depends(_lifecycle)],
 ) -> Readiness | JSONResponse:
     report = await service.check_readiness(
-        engine=engine, expected_revision=request.app.state.expected_revision
+        engine=engine,
+        expected_revision=request.app.state.expected_revision,
+        draining=lifecycle.draining,
     )
     if report.ready:
         return Readiness(status="ready", checks=report.checks)
-    database_down = report.checks.get("database") != "ok"
+    if lifecycle.draining:
+        code = ShuttingDown.code
+    elif report.checks.get("database") != "ok":
+        code = DatabaseUnavailable.code
+    else:
+        code = "schema_out_of_date"
     retry_after: int = request.app.state.settings.database_retry_after_seconds
     return problem_response(
         request,
         status=503,
-        code="database_unavailable" if database_down else "schema_out_of_date",
+        code=code,
         detail="Not ready: "
         + "; ".join(f"{name} {report.checks[name]}" for name in report.failing),
         headers={"Retry-After": str(retry_after)},

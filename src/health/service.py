@@ -25,9 +25,13 @@ class ReadinessReport:
         return [name for name, result in self.checks.items() if result != "ok"]
 
 
-async def check_readiness(*, engine: AsyncEngine, expected_revision: str | None) -> ReadinessReport:
+async def check_readiness(
+    *, engine: AsyncEngine, expected_revision: str | None, draining: bool = False
+) -> ReadinessReport:
     """Run each check; a failure is reported by name, never raised."""
     report = ReadinessReport()
+    if draining:
+        report.checks["process"] = "failing: draining before shutdown"
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
