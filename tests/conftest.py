@@ -16,7 +16,6 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from src.auth.constants import Scope
@@ -26,6 +25,7 @@ from src.devdb import EmbeddedPostgres, create_database, drop_database
 from src.main import create_app
 from src.migrations import upgrade_to_head
 from tests.support.clients import app_client
+from tests.support.database import truncate_all
 from tests.support.keys import bearer, make_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,33 +57,6 @@ def database_url(database_server_url: str) -> Iterator[str]:
     upgrade_to_head(url)
     yield url
     asyncio.run(drop_database(database_server_url, name))
-
-
-async def truncate_all(url: str) -> None:
-    """Empty every application table (the schema and `alembic_version` stay)."""
-    engine = create_async_engine(to_async_url(url))
-    try:
-        async with engine.begin() as connection:
-            tables = (
-                (
-                    await connection.execute(
-                        text(
-                            "SELECT quote_ident(tablename) FROM pg_tables "
-                            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if tables:
-                # The append-only guard refuses TRUNCATE; tests bypass it (as a superuser).
-                await connection.execute(text("SET LOCAL session_replication_role = replica"))
-                await connection.execute(
-                    text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-                )
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

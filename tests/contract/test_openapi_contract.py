@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from src.auth.constants import Scope
 from src.config import Settings, to_async_url
 from src.main import create_app
-from tests.conftest import truncate_all
+from tests.support.database import truncate_all
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.keys import bearer, make_key
 

@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import truncate_all
+from tests.support.database import truncate_all
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.service import ROOT, start_service, stop_service
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.service import ROOT, start_service, stop_service
 
 
 def readme_example(name: str) -> str:

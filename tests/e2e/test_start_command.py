@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.service import start_service, stop_service
+from tests.support.service import start_service, stop_service
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.config import Settings
 from src.main import create_app
-from tests.integration.test_audits_read import post, post_many
+from tests.support.api import post, post_many
 from tests.support.clients import app_client
 from tests.support.events import at, event
 

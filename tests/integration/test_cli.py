@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from src.cli import _dev_admin_key, app
 from src.config import get_settings
-from tests.conftest import truncate_all
+from tests.support.database import truncate_all
 
 runner = CliRunner()
 

@@ -1,16 +1,11 @@
 """The AI tests' app talks to a local fake OpenAI server through the real SDK."""
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from src.config import Settings
-from src.main import create_app
-from tests.support.clients import app_client
 from tests.support.fake_openai import FakeOpenAI
 
 
@@ -41,11 +36,3 @@ def settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
             "openai_retry_budget_seconds": 5.0,
         }
     )
-
-
-@asynccontextmanager
-async def variant_client(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of another app on the same database, with some settings changed."""
-    changed = Settings(_env_file=None, **{**settings.model_dump(), **changes})  # type: ignore[call-arg]  # validated again
-    async with app_client(create_app(changed)) as http:
-        yield http

@@ -1,46 +1,18 @@
 """`POST /audits/ask`: the model writes a filter, Trailmark runs it like `GET /audits?q=`."""
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from src.audits.query import parse_search
-from tests.support.events import event
+from tests.support.ai import scripted_filter
+from tests.support.api import ago, record
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.problems import assert_problem
 
 ASK = "/api/v1/audits/ask"
-
-
-def ago(**delta: float) -> str:
-    return (datetime.now(UTC) - timedelta(**delta)).isoformat().replace("+00:00", "Z")
-
-
-async def record(client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any) -> str:
-    response = await client.post("/api/v1/audits", headers=headers, json=event(**overrides))
-    assert response.status_code == 201, response.text
-    event_id: str = response.json()["id"]
-    return event_id
-
-
-def scripted_filter(**fields: Any) -> dict[str, Any]:
-    empty: dict[str, Any] = {
-        "action_types": [],
-        "action": None,
-        "entity_type": None,
-        "entity_id": None,
-        "actor_id": None,
-        "status": None,
-        "occurred_after": None,
-        "occurred_before": None,
-        "ip": None,
-        "details": [],
-        "text": [],
-    }
-    return {"mappable": True, "filter": {**empty, **fields}}
 
 
 class TestAsk:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from src.config import Settings
-from tests.integration.ai.conftest import variant_client
+from tests.support.ai import variant_client
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import captured_logs
 from tests.support.problems import assert_problem

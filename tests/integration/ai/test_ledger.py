@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.auth.constants import Scope
 from src.config import Settings
-from tests.integration.ai.conftest import variant_client
+from tests.support.ai import variant_client
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.keys import bearer, make_key
 from tests.support.problems import assert_problem

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.ai.conftest import variant_client
-from tests.integration.ai.test_ask import ago, record, scripted_filter
+from tests.support.ai import scripted_filter, variant_client
+from tests.support.api import ago, record
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.problems import assert_problem
 
