@@ -210,9 +210,10 @@ async def _dev_admin_key(settings: Settings, saved: str | None) -> str:
     try:
         if saved:
             try:
-                await auth_service.authenticate(
-                    sessionmaker=sessionmaker, pepper=_pepper(settings), secret_key=saved
-                )
+                async with sessionmaker() as session:
+                    await auth_service.authenticate(
+                        session=session, pepper=_pepper(settings), secret_key=saved
+                    )
                 return saved
             except Unauthorized:
                 pass  # revoked, or made under another pepper: mint a new one

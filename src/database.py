@@ -1,10 +1,8 @@
-"""Engine, sessions and metadata. Nothing here connects at import time."""
+"""Engine, sessions, metadata, and what a database error means. Nothing connects at import."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated
-
-from fastapi import Depends, Request
+import asyncpg
 from sqlalchemy import MetaData
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,24 +51,35 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    """The sessionmaker the lifespan put into the request state.
-
-    Dependencies like this one are `async def` even though they never await: FastAPI runs a
-    plain `def` dependency in a thread pool, and those hand-offs, several per request, took a
-    measurable share of the event loop under load (see docs/performance.md).
-    """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
-    return sessionmaker
-
-
-async def get_session(
-    sessionmaker: Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)],
-) -> AsyncIterator[AsyncSession]:
-    """One session per request. Services own its transactions (`async with session.begin()`)."""
-    async with sessionmaker() as session:
-        yield session
+def is_query_timeout(exc: BaseException) -> bool:
+    """True when PostgreSQL cancelled a statement (`statement_timeout`, or an operator)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    return any(
+        isinstance(candidate, asyncpg.exceptions.QueryCanceledError)
+        for candidate in (exc, exc.__cause__)
+    )
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached, rather than a bug or bad SQL."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection became free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    # The driver's own errors may arrive wrapped by SQLAlchemy's adapter: look at the cause too.
+    return any(isinstance(candidate, _UNREACHABLE_ERRORS) for candidate in (exc, exc.__cause__))
+
+
+_UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable host, DNS failure
+    TimeoutError,  # connect timeout
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)

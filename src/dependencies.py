@@ -1,39 +1,137 @@
-"""Dependencies every API route shares."""
+"""The dependencies routes receive: the lifespan's `State`, one session, the caller.
 
-from fastapi import Request
-from fastapi.dependencies.models import Dependant
-from fastapi.exceptions import RequestValidationError
+Every shared object comes from `request.state` (the lifespan's typed `State`), never from a
+global. The principal and tenant resolution live here too: every domain's routes receive
+them, so they belong to no one domain.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from openai import AsyncOpenAI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from src.audits.group_commit import GroupCommitter
+from src.auth import service as auth_service
+from src.auth.constants import Scope
+from src.auth.schemas import Principal, TenantAccess, TenantSlug
+from src.config import Settings
+from src.exceptions import Forbidden, Unauthorized
+from src.lifecycle import Lifecycle
+from src.metrics import Metrics
+from src.pagination import CursorCodec
+from src.state import app_state
+
+# Dependencies like these are `async def` though they never await: FastAPI runs a plain `def`
+# dependency in a thread pool, and those hand-offs, several per request, took a measurable
+# share of the event loop under load (see docs/performance.md).
 
 
-def _declared_query_parameters(dependant: Dependant) -> set[str]:
-    names = {param.alias for param in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _declared_query_parameters(sub)
-    return names
+async def get_settings(request: Request) -> Settings:
+    return app_state(request)["settings"]
 
 
-async def check_query_parameters(request: Request) -> None:
-    """A query parameter the route does not declare, or one holding a NUL, is a 422.
+async def get_engine(request: Request) -> AsyncEngine:
+    return app_state(request)["engine"]
 
-    For an audit log a typo must not widen a search: `?actr_id=u7` would otherwise list
-    every event instead of u7's. And PostgreSQL text cannot hold NUL characters.
-    """
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if not isinstance(dependant, Dependant):
-        return
-    declared = _declared_query_parameters(dependant)
-    errors = [
-        {"loc": ("query", name), "msg": "Unknown query parameter", "type": "extra_forbidden"}
-        for name in sorted({name for name in request.query_params if name not in declared})
-    ]
-    errors.extend(
-        {
-            "loc": ("query", name),
-            "msg": "NUL characters are not allowed",
-            "type": "string_pattern_mismatch",
-        }
-        for name, value in request.query_params.multi_items()
-        if "\x00" in value and name in declared
+
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return app_state(request)["sessionmaker"]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request. Services own its transactions (`async with session.begin()`)."""
+    async with app_state(request)["sessionmaker"]() as session:
+        yield session
+
+
+async def get_openai_client(request: Request) -> AsyncOpenAI | None:
+    """The lifespan's client, or None when no OPENAI_API_KEY is set."""
+    return app_state(request)["openai"]
+
+
+async def get_group_committer(request: Request) -> GroupCommitter:
+    return app_state(request)["group_committer"]
+
+
+async def get_lifecycle(request: Request) -> Lifecycle:
+    return app_state(request)["lifecycle"]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return app_state(request)["metrics"]
+
+
+async def get_cursor_codec(request: Request) -> CursorCodec:
+    return app_state(request)["cursor_codec"]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+OpenAIClientDep = Annotated[AsyncOpenAI | None, Depends(get_openai_client)]
+GroupCommitterDep = Annotated[GroupCommitter, Depends(get_group_committer)]
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+CursorCodecDep = Annotated[CursorCodec, Depends(get_cursor_codec)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The caller
+# ---------------------------------------------------------------------------------------------
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    bearerFormat="tm_<public id>_<secret>",
+    description="An API key: `Authorization: Bearer tm_...`.",
+)
+
+
+async def current_principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Principal:
+    """The authenticated caller; 401 (with `WWW-Authenticate: Bearer`) for no or a bad key."""
+    if credentials is None:
+        raise Unauthorized()
+    return await auth_service.authenticate(
+        session=session,
+        pepper=settings.api_key_pepper.get_secret_value().encode(),
+        secret_key=credentials.credentials,
     )
-    if errors:
-        raise RequestValidationError(errors)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets through principals holding `scope` (admin holds every scope)."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.allows(scope):
+            raise Forbidden(f"This action needs the `{scope.value}` scope.")
+        return principal
+
+    return check
+
+
+AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+def tenant_access(scope: Scope) -> Callable[..., Awaitable[TenantAccess]]:
+    """A dependency for tenant-scoped routes needing `scope`: authorizes, then resolves."""
+
+    async def resolve(
+        principal: Annotated[Principal, Depends(require(scope))],
+        tenant: Annotated[
+            TenantSlug | None,
+            Query(description="The tenant to act on: required for admin keys, optional otherwise."),
+        ] = None,
+    ) -> TenantAccess:
+        return auth_service.resolve_tenant(principal, tenant)
+
+    return resolve

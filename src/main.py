@@ -4,41 +4,40 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypedDict
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.openapi.utils import get_openapi
-from openai import AsyncOpenAI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
-from src.audits.group_commit import GroupCommitter
+from src.audits.assistant_router import router as assistant_router
+from src.audits.ingest import create_committer
 from src.audits.router import batch_router as audits_batch_router
 from src.audits.router import router as audits_router
-from src.audits.service import append_group
 from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
-from src.dependencies import check_query_parameters
-from src.exceptions import UnhandledErrorMiddleware, register_exception_handlers
 from src.health.router import router as health_router
-from src.lifecycle import Lifecycle
-from src.logging import configure_logging
-from src.metrics import Metrics
-from src.middleware import (
+from src.http.middleware import (
     AccessLogMiddleware,
     ContentLengthGuardMiddleware,
     SecurityHeadersMiddleware,
+    UnhandledErrorMiddleware,
 )
+from src.http.openapi import openapi_document
+from src.http.params import check_query_parameters
+from src.http.problems import register_exception_handlers
+from src.lifecycle import Lifecycle
+from src.logging import configure_logging
+from src.metrics import Metrics
 from src.migrations import head_revision
 from src.openai.client import create_client as create_openai_client
 from src.openai.router import router as openai_router
 from src.pagination import CursorCodec
+from src.state import State
 
 API_VERSION = "1.0.0"
 API_PREFIX = "/api/v1"
@@ -81,16 +80,6 @@ TAGS = [
 ]
 
 
-class State(TypedDict):
-    """What the lifespan shares with every request (as `request.state`)."""
-
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    openai: AsyncOpenAI | None  # None: no OPENAI_API_KEY, the AI endpoints answer 503
-    group_committer: GroupCommitter  # single-event writes share transactions
-    lifecycle: Lifecycle  # draining after SIGTERM: /readyz answers 503
-
-
 class ServiceInfo(BaseModel):
     name: str = Field(description="The service name.", examples=["Trailmark"])
     version: str = Field(description="The API version.", examples=[API_VERSION])
@@ -112,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     metrics = Metrics()
+    cursor_codec = CursorCodec(settings.api_key_pepper.get_secret_value().encode())
+    expected_revision = head_revision()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -119,18 +110,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.watch_engine(engine)
         openai_client = create_openai_client(settings)
         sessionmaker = create_sessionmaker(engine)
-        committer = GroupCommitter(
-            lambda items: append_group(sessionmaker=sessionmaker, items=items)
-        )
+        committer = create_committer(sessionmaker)
         lifecycle = Lifecycle(settings.shutdown_drain_seconds)
         try:
             with lifecycle.drain_on_sigterm():
                 yield {
+                    "settings": settings,
                     "engine": engine,
                     "sessionmaker": sessionmaker,
                     "openai": openai_client,
                     "group_committer": committer,
                     "lifecycle": lifecycle,
+                    "metrics": metrics,
+                    "cursor_codec": cursor_codec,
+                    "expected_revision": expected_revision,
                 }
         finally:
             await committer.close()  # events still queued are committed before the engine goes
@@ -150,10 +143,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.expected_revision = head_revision()
-    app.state.cursor_codec = CursorCodec(settings.api_key_pepper.get_secret_value().encode())
 
     register_exception_handlers(app)
     # Added innermost first: the last one added is the outermost.
@@ -199,40 +188,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         validator=_is_sane_request_id,
     )
 
-    app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     app.include_router(health_router)
     app.include_router(_meta_router(settings, metrics))
     app.include_router(_api_router(settings), max_body_size=settings.max_body_bytes)
     return app
-
-
-def _openapi_document(app: FastAPI) -> dict[str, Any]:  # the OpenAPI JSON document
-    """FastAPI's document, with optional query and header parameters published without `null`.
-
-    FastAPI renders `str | None = None` as `anyOf: [string, null]`, but a query string cannot
-    carry a null: absence, already said by `required: false`, is how a client leaves one out.
-    """
-    if app.openapi_schema is None:
-        document = get_openapi(
-            title=app.title,
-            version=app.version,
-            summary=app.summary,
-            description=app.description,
-            routes=app.routes,
-            tags=app.openapi_tags,
-        )
-        for operations in document.get("paths", {}).values():
-            for operation in operations.values():
-                for parameter in operation.get("parameters", []):
-                    schema = parameter.get("schema", {})
-                    variants = schema.get("anyOf")
-                    if parameter.get("in") in ("query", "header") and variants:
-                        kept = [variant for variant in variants if variant.get("type") != "null"]
-                        if len(kept) == 1:
-                            del schema["anyOf"]
-                            schema.update(kept[0])
-        app.openapi_schema = document
-    return app.openapi_schema
 
 
 def _api_router(settings: Settings) -> APIRouter:
@@ -240,6 +200,7 @@ def _api_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_query_parameters)])
     router.include_router(keys_router)
     router.include_router(audits_batch_router, max_body_size=settings.max_batch_body_bytes)
+    router.include_router(assistant_router)  # before `/audits/{event_id}`
     router.include_router(audits_router)
     router.include_router(openai_router)
     return router

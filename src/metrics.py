@@ -1,9 +1,7 @@
 """Prometheus metrics, in a registry per app (no import-time globals)."""
 
 from collections.abc import Iterator
-from typing import Annotated
 
-from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -80,11 +78,3 @@ class _PoolCollector(Collector):
         }
         for name, (documentation, value) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=value)
-
-
-async def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]

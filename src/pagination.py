@@ -1,7 +1,10 @@
-"""Keyset pages with opaque, tamper-proof cursors, and keyset batches read ahead.
+"""The one keyset pager every list uses, its opaque cursors, and keyset batches read ahead.
 
-A cursor is `base64url(json) "." base64url(hmac)`: the JSON holds the last row's sort key
-and what the cursor is for, the HMAC (keyed by a server secret) makes forging one a 400.
+A list pages by a unique sort key (`Keyset`): a page is the rows strictly after the last
+one seen, by a row comparison the key's index serves, however deep the page. A cursor is
+`base64url(json) "." base64url(hmac)`: the JSON holds the last row's key, what the cursor is
+for and what it is bound to (a tenant, an order); the HMAC (keyed by a server secret) makes
+forging one, or using one with another listing, a 400.
 """
 
 import asyncio
@@ -10,10 +13,14 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Row, Select, cast, literal, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.exceptions import DomainError
 
@@ -21,16 +28,17 @@ ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
 PositionT = TypeVar("PositionT")
 
-CursorValue = str | int | None
+CursorValue = str | int | list[str] | None
 
 
-class InvalidCursor(DomainError):
-    status = 400
-    code = "invalid_cursor"
-    title = "Invalid Cursor"
-    default_detail = (
-        "The cursor is malformed, forged, or belongs to another query; start over without it."
-    )
+class InvalidCursor(
+    DomainError,
+    status=400,
+    code="invalid_cursor",
+    title="Invalid Cursor",
+    detail="The cursor is malformed, forged, or belongs to another query; start over without it.",
+):
+    pass
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -80,6 +88,59 @@ class CursorCodec:
             raise InvalidCursor()
         position: dict[str, CursorValue] = decoded["p"]
         return position
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """How a list pages: its cursor's kind and its unique sort key, in sort order."""
+
+    kind: str
+    key: tuple[ColumnElement[Any], ...]
+
+
+def _cursor_text(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Select[Any],
+    *,
+    keyset: Keyset,
+    codec: CursorCodec,
+    limit: int,
+    cursor: str | None,
+    descending: bool = True,
+    bound_to: Mapping[str, str | None] | None = None,
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """One page of `query`'s rows (which must include the key's columns) and the next cursor.
+
+    `bound_to` is what the cursor may only be used with (a tenant, an order): a cursor made
+    for anything else is an `InvalidCursor`. Runs in a transaction of its own.
+    """
+    bound = dict(bound_to or {})
+    if cursor is not None:
+        position = codec.decode(keyset.kind, cursor)
+        after = position.pop("after", None)
+        if position != bound or not isinstance(after, list) or len(after) != len(keyset.key):
+            raise InvalidCursor("The cursor belongs to another listing or sort order.")
+        last = tuple_(
+            *(
+                cast(literal(value), column.type)
+                for value, column in zip(after, keyset.key, strict=True)
+            )
+        )
+        key = tuple_(*keyset.key)
+        query = query.where(key < last if descending else key > last)
+    order = [column.desc() if descending else column.asc() for column in keyset.key]
+    async with session.begin():
+        rows = (await session.execute(query.order_by(*order).limit(limit + 1))).all()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last_row = rows[-1]._mapping
+    after = [_cursor_text(last_row[column]) for column in keyset.key]
+    return rows, codec.encode(keyset.kind, {**bound, "after": after})
 
 
 def _b64(data: bytes) -> str:

@@ -2,9 +2,9 @@
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Unpack
 
-from pydantic import AwareDatetime, BeforeValidator, PlainSerializer
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, PlainSerializer
 
 
 def _utc_z(value: datetime) -> str:
@@ -35,3 +35,8 @@ _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
 
 # A timestamp in a request: RFC 3339 text with an explicit offset (a naive one is a 422).
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
+def with_examples(*examples: Any, **config: Unpack[ConfigDict]) -> ConfigDict:  # JSON values
+    """A model config whose published JSON schema shows these examples (OpenAPI, /docs)."""
+    return ConfigDict(json_schema_extra={"examples": list(examples)}, **config)

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits import prompts
 from src.audits import service as audits_service
 from src.audits.exceptions import InvalidSearchQuery, QuestionNotMappable, TenantNotFound
-from src.audits.query import EventFilter, parse_search, to_search
-from src.auth.dependencies import TenantAccess
+from src.audits.filters import EventFilter, parse_search, to_search
+from src.audits.query import Selection
+from src.auth.schemas import TenantAccess
 from src.exceptions import UnprocessableRequest
 from src.openai import service as openai_service
 from src.openai.constants import CallPurpose
@@ -56,14 +57,12 @@ class Summary:
     model: str
 
 
-def to_event_filter(proposed: prompts.ModelFilter) -> EventFilter:
-    """The model's filter, validated, with times in UTC; `QuestionNotMappable` if invalid."""
+def to_event_filter(proposed: BaseModel) -> EventFilter:
+    """The model's filter (a `prompts.ModelFilter`), validated, with times in UTC;
+    `QuestionNotMappable` if invalid."""
     fields: dict[str, Any] = {  # EventFilter's fields, validated below
-        name: value
-        for name, value in proposed.model_dump(exclude={"details"}).items()
-        if value not in (None, "", [])
+        name: value for name, value in proposed.model_dump().items() if value not in (None, "", [])
     }
-    fields["details"] = [{"path": m.path, "value": m.value} for m in proposed.details]
     try:
         candidate = EventFilter.model_validate(fields)
     except ValidationError as exc:
@@ -112,12 +111,10 @@ async def ask(
     items, next_cursor = await audits_service.list_page(
         session=session,
         codec=codec,
-        access=access,
-        filters=(filter_,),
+        selection=Selection(access, (filter_,)),
         order="desc",
         limit=limit,
         cursor=None,
-        include_erased=False,
     )
     if not items:
         return Answer(filter_, q, [], None, NO_EVENTS_ANSWER, translation.model)
@@ -150,12 +147,10 @@ async def summarize(
     items, next_cursor = await audits_service.list_page(
         session=session,
         codec=codec,
-        access=access,
-        filters=filters,
+        selection=Selection(access, tuple(filters)),
         order="desc",
         limit=sample_size,
         cursor=None,
-        include_erased=False,
     )
     model = gateway.settings.openai_model
     if not items:

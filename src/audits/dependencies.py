@@ -1,76 +1,136 @@
-"""Shared request parsing for the audits routes: list filters and tenant access."""
+"""Request parsing for the audits routes: tenant access, list filters, shared parameters."""
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import StringConvertor, register_url_convertor
 
-from src.audits.constants import ACTION_PATTERN, ActionType, EventStatus
+from src.audits import ingest
+from src.audits.constants import MAX_PAGE_SIZE
+from src.audits.filters import EventFilter, ListFilters
 from src.audits.group_commit import GroupCommitter
-from src.audits.query import EventFilter, parse_search
+from src.audits.query import Selection
+from src.audits.schemas import EventBatchCreate, EventCreate
 from src.auth.constants import Scope
-from src.auth.dependencies import TenantAccess, require, tenant_access
-from src.auth.schemas import Principal
-from src.schemas import Rfc3339
+from src.auth.schemas import Principal, TenantAccess
+from src.dependencies import (
+    GroupCommitterDep,
+    MetricsDep,
+    SessionDep,
+    require,
+    tenant_access,
+)
+from src.metrics import Metrics
 
 ReadAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_READ))]
 WriteAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_WRITE))]
 EraseAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_ERASE))]
-# Ingest resolves the tenant itself: an admin may name it in the body as well as the query.
-Writer = Annotated[Principal, Depends(require(Scope.AUDITS_WRITE))]
 
 
-async def event_filters(
-    action_type: Annotated[
-        list[ActionType] | None, Query(description="Any of these action types (repeatable).")
-    ] = None,
-    action: Annotated[
-        str | None,
-        Query(max_length=100, pattern=ACTION_PATTERN, description="Exactly this action."),
-    ] = None,
-    entity_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    entity_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
-    actor_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
-    status: Annotated[EventStatus | None, Query()] = None,
-    occurred_after: Annotated[
-        Rfc3339 | None, Query(description="Inclusive lower bound of `occurred_at`.")
-    ] = None,
-    occurred_before: Annotated[
-        Rfc3339 | None, Query(description="Exclusive upper bound of `occurred_at`.")
-    ] = None,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=2000,
-            description='The search language, e.g. `action:user.login actor:user_7 "bulk export"`.',
-            examples=["action_type:delete entity:repository/repo_42 details.reason:cleanup"],
-        ),
-    ] = None,
-) -> tuple[EventFilter, ...]:
-    """The query parameters and `q`, as filters that must all hold."""
-    filters = [
-        EventFilter(
-            action_types=tuple(action_type or ()),
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            actor_id=actor_id,
-            status=status,
-            occurred_after=occurred_after,
-            occurred_before=occurred_before,
-        )
-    ]
-    if q:
-        filters.append(parse_search(q))
-    return tuple(filters)
+async def event_filters(filters: Annotated[ListFilters, Query()]) -> tuple[EventFilter, ...]:
+    """The list filters of the query string, and `q`, as filters that must all hold."""
+    return filters.filters()
 
 
 EventFilters = Annotated[tuple[EventFilter, ...], Depends(event_filters)]
+IncludeErased = Annotated[bool, Query(description="Also list events whose payload was erased.")]
 
 
-async def get_group_committer(request: Request) -> GroupCommitter:
-    """The lifespan's group committer for single-event writes."""
-    committer: GroupCommitter = request.state.group_committer
-    return committer
+async def selection(
+    access: ReadAccess, filters: EventFilters, include_erased: IncludeErased = False
+) -> Selection:
+    """The events a read route covers: the tenant, the list filters, erased ones or not."""
+    return Selection(access, filters, include_erased)
 
 
-GroupCommitterDep = Annotated[GroupCommitter, Depends(get_group_committer)]
+SelectionDep = Annotated[Selection, Depends(selection)]
+
+
+class _EventIdSegment(StringConvertor):
+    """A path segment that is not one of the collection's own words (`batch`, `export`, ...).
+
+    So `PATCH /audits/batch` is a 405 like any unsupported method, while `/audits/not-a-uuid`
+    still reaches the route and gets a 422 from the `uuid.UUID` parameter.
+    """
+
+    regex = r"(?!(?:batch|export|stats|integrity|ask|summarize)(?:/|$))[^/]+"
+
+
+register_url_convertor("event_id", _EventIdSegment())
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes the request safe to retry: the same key and body within 24 h "
+        "replay the first response and write nothing.",
+    ),
+]
+TenantParam = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="The tenant to act on: required for admin keys, optional otherwise.",
+    ),
+]
+
+
+OrderParam = Annotated[
+    Literal["asc", "desc"], Query(description="By `occurred_at` then `id`; `desc` is newest first.")
+]
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+PageCursor = Annotated[
+    str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
+]
+
+MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
+FromSeq = Annotated[
+    int | None, Query(ge=1, le=MAX_SEQ, description="First `seq` to check (default 1).")
+]
+ToSeq = Annotated[
+    int | None, Query(ge=1, le=MAX_SEQ, description="Last `seq` to check (default: the head).")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingestion:
+    """What a write needs besides its body: the caller, the tenant and key it names, and the
+    session, group committer and metrics it writes with."""
+
+    principal: Principal
+    tenant: str | None
+    idempotency_key: str | None
+    session: AsyncSession
+    committer: GroupCommitter
+    metrics: Metrics
+
+    async def record(self, body: EventCreate | EventBatchCreate) -> ingest.RecordedEvents:
+        return await ingest.ingest(
+            session=self.session,
+            committer=self.committer,
+            metrics=self.metrics,
+            principal=self.principal,
+            query_tenant=self.tenant,
+            body=body,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+async def ingestion(
+    # Ingest resolves the tenant itself: an admin may name it in the body or the query.
+    principal: Annotated[Principal, Depends(require(Scope.AUDITS_WRITE))],
+    session: SessionDep,
+    committer: GroupCommitterDep,
+    metrics: MetricsDep,
+    tenant: TenantParam = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Ingestion:
+    return Ingestion(principal, tenant, idempotency_key, session, committer, metrics)
+
+
+IngestionDep = Annotated[Ingestion, Depends(ingestion)]

@@ -1,32 +1,44 @@
 from src.exceptions import Conflict, Gone, NotFound, UnprocessableRequest
 
 
-class EventNotFound(NotFound):
-    default_detail = "No audit event with that id."
+class EventNotFound(NotFound, detail="No audit event with that id."):
+    pass
 
 
-class TenantNotFound(NotFound):
-    default_detail = "No such tenant."
+class TenantNotFound(NotFound, detail="No such tenant."):
+    pass
 
 
-class EventErased(Gone):
-    code = "event_erased"
-    default_detail = "The event's personal payload was erased; it is no longer served."
+class EventErased(
+    Gone,
+    code="event_erased",
+    detail="The event's personal payload was erased; it is no longer served.",
+):
+    pass
 
 
-class InvalidStatusTransition(Conflict):
-    code = "invalid_status_transition"
-    default_detail = "Only a pending event may change its status, and only once."
+class InvalidStatusTransition(
+    Conflict,
+    code="invalid_status_transition",
+    detail="Only a pending event may change its status, and only once.",
+):
+    pass
 
 
-class IdempotencyKeyReused(UnprocessableRequest):
-    code = "idempotency_key_reused"
-    default_detail = "This Idempotency-Key was used with a different request body."
+class IdempotencyKeyReused(
+    UnprocessableRequest,
+    code="idempotency_key_reused",
+    detail="This Idempotency-Key was used with a different request body.",
+):
+    pass
 
 
-class IdempotencyKeyInFlight(Conflict):
-    code = "idempotency_key_in_flight"
-    default_detail = "A request with this Idempotency-Key is still being processed; retry shortly."
+class IdempotencyKeyInFlight(
+    Conflict,
+    code="idempotency_key_in_flight",
+    detail="A request with this Idempotency-Key is still being processed; retry shortly.",
+):
+    pass
 
 
 class InvalidSearchQuery(UnprocessableRequest):
@@ -37,9 +49,10 @@ class InvalidSearchQuery(UnprocessableRequest):
         super().__init__(f"Invalid search term {term!r}: {reason}.")
 
 
-class QuestionNotMappable(UnprocessableRequest):
-    code = "question_not_mappable"
-    default_detail = (
-        "The question could not be turned into a search of the audit log; rephrase it with "
-        "what happened, to what, by whom or when."
-    )
+class QuestionNotMappable(
+    UnprocessableRequest,
+    code="question_not_mappable",
+    detail="The question could not be turned into a search of the audit log; rephrase it "
+    "with what happened, to what, by whom or when.",
+):
+    pass

@@ -1,22 +1,64 @@
-"""Export encoders: keyset batches of event JSON in, NDJSON or CSV text chunks out."""
+"""Export: every matching event, read in keyset batches and written as NDJSON or CSV.
 
-import csv
-import io
-import json
-from collections.abc import AsyncIterator
-from typing import Literal
+Batches, not single events, travel up the stack: each becomes one chunk of the response
+body, so the per-chunk cost (ASGI message, gzip flush, socket write) is paid per thousands.
+The next batch is read while this one is written (two batches in memory at most), each in a
+short transaction of its own, so memory and the time any snapshot is held stay constant.
+"""
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.audits.query import Selection, events, keyset_after
+from src.audits.rendering import EVENT_COLUMNS, csv_header, csv_rows, render
+from src.pagination import read_ahead
 
 ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
 
-CSV_COLUMNS = (
-    "id", "tenant", "seq", "action_type", "action", "entity_type", "entity_id",
-    "actor.id", "actor.type", "actor.name", "status", "occurred_at", "received_at",
-    "status_changed_at", "ip_address", "user_agent", "request_id", "details",
-    "hash", "prev_hash", "erased_at",
-)  # fmt: skip
+EXPORT_BATCH = 1000
+Rows = Sequence[Row[Any]]  # events' columns (`EVENT_COLUMNS`) each
+Batches = AsyncIterator[Rows]
+Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last row seen
 
-Batches = AsyncIterator[list[str]]  # each batch: events as API JSON text
+
+def batch_query(selection: Selection, *, descending: bool, after: Position | None) -> Select[Any]:
+    """One export batch: the next `EXPORT_BATCH` selected events after `after`."""
+    query = select(*EVENT_COLUMNS).where(selection.where())
+    if after is not None:
+        query = query.where(keyset_after(*after, descending=descending))
+    key = (events.c.occurred_at, events.c.id)
+    return query.order_by(*(column.desc() if descending else column.asc() for column in key)).limit(
+        EXPORT_BATCH
+    )
+
+
+async def stream(
+    *,
+    session: AsyncSession,
+    selection: Selection,
+    descending: bool,
+) -> Batches:
+    """Every selected event, a keyset batch at a time, in the list's order."""
+    if not selection.access.visible:
+        return
+
+    async def fetch(after: Position | None) -> Rows:
+        query = batch_query(selection, descending=descending, after=after)
+        async with session.begin():
+            rows: Rows = (await session.execute(query)).all()
+        return rows
+
+    batches = read_ahead(fetch, lambda row: (row.occurred_at, row.id), EXPORT_BATCH)
+    async with aclosing(batches):
+        async for rows in batches:
+            yield rows
 
 
 async def started(batches: Batches) -> Batches:
@@ -45,36 +87,12 @@ def encode(format: ExportFormat, batches: Batches) -> AsyncIterator[str]:
     return _as_csv(batches) if format == "csv" else _as_ndjson(batches)
 
 
-def _csv_line(values: list[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
 async def _as_csv(batches: Batches) -> AsyncIterator[str]:
-    yield _csv_line(list(CSV_COLUMNS))
-    async for batch in batches:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for line in batch:
-            event = json.loads(line)
-            actor = event.get("actor") or {}
-            row: list[object] = []
-            for column in CSV_COLUMNS:
-                if column.startswith("actor."):
-                    row.append(actor.get(column.removeprefix("actor.")))
-                elif column == "details":
-                    row.append(
-                        json.dumps(event["details"], ensure_ascii=False)
-                        if event["details"] is not None
-                        else ""
-                    )
-                else:
-                    row.append(event[column])
-            writer.writerow(row)
-        yield buffer.getvalue()
+    yield csv_header()
+    async for rows in batches:
+        yield csv_rows(rows)
 
 
 async def _as_ndjson(batches: Batches) -> AsyncIterator[str]:
-    async for batch in batches:
-        yield "\n".join(batch) + "\n"
+    async for rows in batches:
+        yield "\n".join(map(render, rows)) + "\n"

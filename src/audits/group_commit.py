@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from src.audits.schemas import EventIn
-from src.exceptions import ShuttingDown, is_database_unavailable, is_query_timeout
+from src.database import is_database_unavailable, is_query_timeout
+from src.exceptions import ShuttingDown
 
 MAX_GROUP = 256  # events per shared transaction
 

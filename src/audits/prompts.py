@@ -13,47 +13,39 @@ from datetime import UTC, datetime
 from typing import Any
 
 from openai.types.chat import ChatCompletionMessageParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from src.audits.constants import ActionType, EventStatus
+from src.audits.filters import DetailsMatch, DetailsValue, EventFilter
 
 DETAILS_PROMPT_CHARS = 400  # details beyond this are cut, to bound the prompt
 
 
-class ModelDetailsMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: list[str] = Field(description="Keys from the top of `details` down, e.g. ['reason'].")
-    value: str | int | float | bool | None = Field(description="The value at that path.")
-
-
-class ModelFilter(BaseModel):
-    """The filter as the model fills it in: plain JSON types, every field present."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    action_types: list[ActionType] = Field(description="Any of these kinds of action; [] = any.")
-    action: str | None = Field(
-        description="An exact dotted action name such as 'repository.deleted', only when the "
-        "question names one."
-    )
-    entity_type: str | None = Field(
-        description="The kind of thing acted on, singular and lower-case, e.g. 'repository'."
-    )
-    entity_id: str | None = Field(description="The id of the thing acted on, if given.")
-    actor_id: str | None = Field(description="The id of who acted, e.g. 'user_7', if given.")
-    status: EventStatus | None = Field(description="The outcome asked about, if any.")
-    occurred_after: str | None = Field(
-        description="Inclusive start, RFC 3339 in UTC, e.g. '2026-11-14T00:00:00Z'."
-    )
-    occurred_before: str | None = Field(description="Exclusive end, RFC 3339 in UTC.")
-    ip: str | None = Field(description="An IP address or CIDR network, if given.")
-    details: list[ModelDetailsMatch] = Field(
-        description="Values that must appear in the event's free-form details."
-    )
-    text: list[str] = Field(
-        description="Words or phrases to search for, only for what no other field captures."
-    )
+# The filter as the model fills it in: `EventFilter`'s fields and descriptions, in plain JSON
+# types with every field present (what strict structured outputs accept). Its values are
+# validated as an `EventFilter` afterwards, so a bad one is a clear 422, not a parse error.
+ModelDetailsMatch = create_model(
+    "ModelDetailsMatch",
+    __config__=ConfigDict(extra="forbid"),
+    path=(list[str], Field(description=DetailsMatch.model_fields["path"].description)),
+    value=(DetailsValue, Field(description=DetailsMatch.model_fields["value"].description)),
+)
+_PLAIN_TYPES: dict[str, Any] = {  # field -> its plain JSON type; the others: a string or null
+    "action_types": list[ActionType],
+    "status": EventStatus | None,
+    "details": list[ModelDetailsMatch],
+    "text": list[str],
+}
+_fields: dict[str, Any] = {  # field definitions for create_model
+    name: (_PLAIN_TYPES.get(name, str | None), Field(description=field.description))
+    for name, field in EventFilter.model_fields.items()
+}
+ModelFilter = create_model(
+    "ModelFilter",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="An audit event filter: fill in only what the question asks about.",
+    **_fields,
+)
 
 
 class AskTranslation(BaseModel):
@@ -63,7 +55,7 @@ class AskTranslation(BaseModel):
         description="False when the question is not about audit events or the fields cannot "
         "express it."
     )
-    filter: ModelFilter
+    filter: ModelFilter  # made from EventFilter above
 
 
 class AskReply(BaseModel):

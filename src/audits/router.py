@@ -1,163 +1,49 @@
 """`/api/v1/audits`: record, read, change, erase, export, count and verify audit events."""
 
-import hashlib
-import json
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.convertors import StringConvertor, register_url_convertor
 
-from src.audits import assistant, export, service
-from src.audits.constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from src.audits import exceptions as errors
+from src.audits import export, schemas, service, verification
+from src.audits.constants import DEFAULT_PAGE_SIZE
 from src.audits.dependencies import (
     EraseAccess,
-    EventFilters,
-    GroupCommitterDep,
+    FromSeq,
+    IngestionDep,
+    OrderParam,
+    PageCursor,
+    PageLimit,
     ReadAccess,
+    SelectionDep,
+    ToSeq,
     WriteAccess,
-    Writer,
 )
-from src.audits.exceptions import (
-    EventErased,
-    EventNotFound,
-    IdempotencyKeyInFlight,
-    IdempotencyKeyReused,
-    InvalidSearchQuery,
-    InvalidStatusTransition,
-    QuestionNotMappable,
-    TenantNotFound,
+from src.dependencies import (
+    CursorCodecDep,
+    PrincipalDep,
+    SessionDep,
 )
-from src.audits.group_commit import GroupCommitter
-from src.audits.idempotency import request_fingerprint
-from src.audits.schemas import (
-    AskRequest,
-    AskResponse,
-    EventBatchCreate,
-    EventBatchOut,
-    EventCreate,
-    EventIn,
-    EventOut,
-    EventPage,
-    Stats,
-    StatusChange,
-    SummarizeRequest,
-    SummaryOut,
-    Verification,
-)
-from src.auth.dependencies import CursorCodecDep, PrincipalDep, TenantAccess, resolve_tenant
-from src.auth.schemas import Principal
-from src.database import SessionDep, SessionmakerDep
-from src.exceptions import (
-    Forbidden,
-    ShuttingDown,
-    Unauthorized,
-    UnprocessableRequest,
-    problem_responses,
-)
-from src.metrics import Metrics, MetricsDep
-from src.openai.dependencies import GatewayDep
-from src.openai.exceptions import (
-    AiNotConfigured,
-    AiRateLimited,
-    AiUpstreamError,
-    AiUpstreamTimeout,
-)
+from src.exceptions import Forbidden, ShuttingDown, Unauthorized
+from src.http.openapi import problem_responses
+from src.http.responses import etag, json_array, json_object, json_response, matches, page_json
 from src.pagination import InvalidCursor
-
-
-class _EventIdSegment(StringConvertor):
-    """A path segment that is not one of the collection's own words (`batch`, `export`, ...).
-
-    So `PATCH /audits/batch` is a 405 like any unsupported method, while `/audits/not-a-uuid`
-    still reaches the route and gets a 422 from the `uuid.UUID` parameter.
-    """
-
-    regex = r"(?!(?:batch|export|stats|integrity|ask|summarize)(?:/|$))[^/]+"
-
-
-register_url_convertor("event_id", _EventIdSegment())
 
 router = APIRouter(prefix="/audits", tags=["audits"])
 # Batch ingest has its own, larger body limit: main.py includes this router with it.
 batch_router = APIRouter(prefix="/audits", tags=["audits"])
 
 AUTH = (Unauthorized, Forbidden)
-MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
-JSON = "application/json"
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Makes the request safe to retry: the same key and body within 24 h "
-        "replay the first response and write nothing.",
-    ),
-]
-TenantParam = Annotated[
-    str | None,
-    Query(
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-        description="The tenant to act on: required for admin keys, optional otherwise.",
-    ),
-]
-
-
-def _json(content: str, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(content=content, status_code=status_code, media_type=JSON, headers=headers)
-
-
-def _write_access(
-    principal: Principal, query_tenant: str | None, body_tenant: str | None
-) -> TenantAccess:
-    if query_tenant and body_tenant and query_tenant != body_tenant:
-        if principal.tenant is not None:
-            raise TenantNotFound()  # one of the two is another tenant's: as if it did not exist
-        raise UnprocessableRequest("The `tenant` query parameter and body field disagree.")
-    access = resolve_tenant(principal, query_tenant or body_tenant)
-    if not access.visible:
-        raise TenantNotFound()
-    return access
-
-
-async def _record(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    committer: GroupCommitter,
-    metrics: Metrics,
-    principal: Principal,
-    query_tenant: str | None,
-    body: EventCreate | EventBatchCreate,
-    events: Sequence[EventIn],
-    idempotency_key: str | None,
-) -> service.RecordedEvents:
-    """Both ingest routes: resolve the tenant, fingerprint the request, append, count."""
-    access = _write_access(principal, query_tenant, body.tenant)
-    is_batch = isinstance(body, EventBatchCreate)
-    if not is_batch and idempotency_key is None:
-        # A plain single event: it shares a transaction with concurrent ones (group commit).
-        event_id, item = await committer.append(access.tenant, events[0])
-        metrics.events_ingested.labels("single").inc()
-        return service.RecordedEvents(ids=[event_id], items=[item], replayed=False)
-    content = json.loads(body.model_dump_json(exclude={"tenant"}))
-    recorded = await service.record(
-        sessionmaker=sessionmaker,
-        tenant=access.tenant,
-        batch=events,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("batch" if is_batch else "event", access.tenant, content),
-    )
-    if not recorded.replayed:
-        metrics.events_ingested.labels("batch" if is_batch else "single").inc(len(recorded.ids))
-    return recorded
-
-
-WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFlight, ShuttingDown)
+WRITE_ERRORS = (
+    *AUTH,
+    errors.TenantNotFound,
+    errors.IdempotencyKeyReused,
+    errors.IdempotencyKeyInFlight,
+    ShuttingDown,
+)
 
 
 @router.post(
@@ -171,25 +57,17 @@ WRITE_ERRORS = (*AUTH, TenantNotFound, IdempotencyKeyReused, IdempotencyKeyInFli
         "the same key is a 422, and a retry while the first is still running is a 409. "
         "Needs `audits:write`; an admin key names the tenant (query or body `tenant`)."
     ),
-    response_model=EventOut,
+    response_model=schemas.EventOut,
     responses=problem_responses(*WRITE_ERRORS),
 )
 async def record_event(
-    body: EventCreate,
-    principal: Writer,
-    sessionmaker: SessionmakerDep,
-    committer: GroupCommitterDep,
-    metrics: MetricsDep,
-    tenant: TenantParam = None,
-    idempotency_key: IdempotencyKey = None,
+    body: schemas.EventCreate, ingestion: IngestionDep, request: Request
 ) -> Response:
-    recorded = await _record(
-        sessionmaker, committer, metrics, principal, tenant, body, [body], idempotency_key
-    )
-    headers = {"Location": f"/api/v1/audits/{recorded.ids[0]}"}
+    recorded = await ingestion.record(body)
+    headers = {"Location": request.app.url_path_for("get_event", event_id=str(recorded.ids[0]))}
     if recorded.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _json(recorded.items[0], status.HTTP_201_CREATED, headers)
+    return json_response(recorded.items[0], status.HTTP_201_CREATED, headers)
 
 
 @batch_router.post(
@@ -201,32 +79,14 @@ async def record_event(
         "with a 422 whose `errors[].loc` names its index, and nothing is written. "
         "`Idempotency-Key` works as for one event. Needs `audits:write`."
     ),
-    response_model=EventBatchOut,
+    response_model=schemas.EventBatchOut,
     responses=problem_responses(*WRITE_ERRORS),
 )
-async def record_batch(
-    body: EventBatchCreate,
-    principal: Writer,
-    sessionmaker: SessionmakerDep,
-    committer: GroupCommitterDep,
-    metrics: MetricsDep,
-    tenant: TenantParam = None,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    recorded = await _record(
-        sessionmaker, committer, metrics, principal, tenant, body, body.events, idempotency_key
-    )
-    content = (
-        '{"items":[' + ",".join(recorded.items) + '],"count":' + str(len(recorded.items)) + "}"
-    )
+async def record_batch(body: schemas.EventBatchCreate, ingestion: IngestionDep) -> Response:
+    recorded = await ingestion.record(body)
+    content = json_object({}, items=json_array(recorded.items), count=str(len(recorded.items)))
     headers = {"Idempotent-Replayed": "true"} if recorded.replayed else None
-    return _json(content, status.HTTP_201_CREATED, headers)
-
-
-OrderParam = Annotated[
-    Literal["asc", "desc"], Query(description="By `occurred_at` then `id`; `desc` is newest first.")
-]
-IncludeErased = Annotated[bool, Query(description="Also list events whose payload was erased.")]
+    return json_response(content, status.HTTP_201_CREATED, headers)
 
 
 @router.get(
@@ -237,43 +97,21 @@ IncludeErased = Annotated[bool, Query(description="Also list events whose payloa
         "that never repeats or skips an event, even while new events arrive. `q` takes the "
         "search language. Needs `audits:read`."
     ),
-    response_model=EventPage,
-    responses=problem_responses(*AUTH, InvalidCursor, InvalidSearchQuery),
+    response_model=schemas.EventPage,
+    responses=problem_responses(*AUTH, InvalidCursor, errors.InvalidSearchQuery),
 )
 async def list_events(
-    access: ReadAccess,
-    filters: EventFilters,
+    selection: SelectionDep,
     session: SessionDep,
     codec: CursorCodecDep,
     order: OrderParam = "desc",
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
-    ] = None,
-    include_erased: IncludeErased = False,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    cursor: PageCursor = None,
 ) -> Response:
     items, next_cursor = await service.list_page(
-        session=session,
-        codec=codec,
-        access=access,
-        filters=filters,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        include_erased=include_erased,
+        session=session, codec=codec, selection=selection, order=order, limit=limit, cursor=cursor
     )
-    content = (
-        '{"items":['
-        + ",".join(items)
-        + '],"next_cursor":'
-        + json.dumps(next_cursor)
-        + ',"limit":'
-        + str(limit)
-        + "}"
-    )
-    return _json(content)
+    return json_response(page_json(items, next_cursor, limit))
 
 
 @router.get(
@@ -293,28 +131,20 @@ async def list_events(
                 "text/csv": {"schema": {"type": "string"}},
             },
         },
-        **problem_responses(*AUTH, InvalidSearchQuery),
+        **problem_responses(*AUTH, errors.InvalidSearchQuery),
     },
 )
 async def export_events(
-    access: ReadAccess,
-    filters: EventFilters,
-    sessionmaker: SessionmakerDep,
+    selection: SelectionDep,
+    session: SessionDep,
     format: Annotated[export.ExportFormat, Query(description="The file format.")] = "ndjson",
     order: OrderParam = "desc",
-    include_erased: IncludeErased = False,
 ) -> StreamingResponse:
-    batches = service.stream(
-        sessionmaker=sessionmaker,
-        access=access,
-        filters=filters,
-        order=order,
-        include_erased=include_erased,
-    )
+    batches = export.stream(session=session, selection=selection, descending=order == "desc")
     # The first batch is read before the response starts: a database failure or a statement
     # timeout there is still a problem response, not a 200 with a broken body.
     body = export.encode(format, await export.started(batches))
-    filename = f"audit-events-{access.tenant}.{format}"
+    filename = f"audit-events-{selection.access.tenant}.{format}"
     return StreamingResponse(
         body,
         media_type=export.MEDIA_TYPES[format],
@@ -329,29 +159,22 @@ async def export_events(
         "Counts of matching events per time bucket (`interval`) and per value of `group_by`, "
         "computed by PostgreSQL. Same filters as the list. Needs `audits:read`."
     ),
-    response_model=Stats,
-    responses=problem_responses(*AUTH, InvalidSearchQuery),
+    response_model=schemas.Stats,
+    responses=problem_responses(*AUTH, errors.InvalidSearchQuery),
 )
 async def event_stats(
-    access: ReadAccess,
-    filters: EventFilters,
+    selection: SelectionDep,
     session: SessionDep,
     group_by: Annotated[
         Literal["action_type", "status", "entity_type", "actor_id"],
         Query(description="What to count by."),
     ],
     interval: Annotated[Literal["hour", "day"], Query(description="Bucket size (UTC).")] = "day",
-    include_erased: IncludeErased = False,
-) -> Stats:
+) -> schemas.Stats:
     buckets = await service.stats(
-        session=session,
-        access=access,
-        filters=filters,
-        group_by=group_by,
-        interval=interval,
-        include_erased=include_erased,
+        session=session, selection=selection, group_by=group_by, interval=interval
     )
-    return Stats.model_validate(
+    return schemas.Stats.model_validate(
         {"buckets": [{"start": s, "key": k, "count": c} for s, k, c in buckets]}
     )
 
@@ -364,111 +187,18 @@ async def event_stats(
         "and that no `seq` is missing. Any edit, reordering or deletion made directly in the "
         "database makes it `valid: false` and names the first bad `seq`. Needs `audits:read`."
     ),
-    response_model=Verification,
+    response_model=schemas.Verification,
     responses=problem_responses(*AUTH),
 )
 async def verify_chain(
     access: ReadAccess,
-    sessionmaker: SessionmakerDep,
-    from_seq: Annotated[
-        int | None, Query(ge=1, le=MAX_SEQ, description="First `seq` to check (default 1).")
-    ] = None,
-    to_seq: Annotated[
-        int | None, Query(ge=1, le=MAX_SEQ, description="Last `seq` to check (default: the head).")
-    ] = None,
-) -> Verification:
-    return await service.verify(
-        sessionmaker=sessionmaker, access=access, from_seq=from_seq, to_seq=to_seq
-    )
-
-
-AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
-
-
-@router.post(
-    "/ask",
-    summary="Ask the audit log a question",
-    description=(
-        "The model turns the question into the structured filter of `GET /audits` (never SQL, "
-        "never a tenant: the tenant is the key's), which runs exactly as `GET /audits?q=<q>` "
-        "would; the answer gives the filter, `q`, the first page of events and one sentence "
-        "written by the model from that page. A question that cannot be mapped to a filter is a "
-        "422 `question_not_mappable`. Upstream failures: 502 `ai_upstream_error`, 503 "
-        "`ai_rate_limited` (with `Retry-After`), 504 `ai_upstream_timeout`; without "
-        "`OPENAI_API_KEY`, 503 `ai_not_configured`. Needs `audits:read`."
-    ),
-    response_model=AskResponse,
-    responses=problem_responses(*AUTH, TenantNotFound, QuestionNotMappable, *AI_ERRORS),
-)
-async def ask(
-    body: AskRequest,
-    access: ReadAccess,
-    gateway: GatewayDep,
     session: SessionDep,
-    codec: CursorCodecDep,
-) -> Response:
-    answer = await assistant.ask(
-        gateway=gateway,
-        session=session,
-        codec=codec,
-        access=access,
-        question=body.question,
-        limit=body.limit,
-        now=datetime.now(UTC),
+    from_seq: FromSeq = None,
+    to_seq: ToSeq = None,
+) -> schemas.Verification:
+    return await verification.verify(
+        session=session, access=access, from_seq=from_seq, to_seq=to_seq
     )
-    head = {
-        "question": body.question,
-        "filter": answer.filter.model_dump(mode="json"),
-        "q": answer.q,
-    }
-    tail = {"next_cursor": answer.next_cursor, "answer": answer.answer, "model": answer.model}
-    # Events arrive as JSON text shaped by PostgreSQL: spliced in, not parsed and re-encoded.
-    content = (
-        json.dumps(head)[:-1] + ',"items":[' + ",".join(answer.items) + "]," + json.dumps(tail)[1:]
-    )
-    return _json(content)
-
-
-@router.post(
-    "/summarize",
-    summary="Summarize audit events",
-    description=(
-        "The newest matching events (the list filters of `GET /audits`, as JSON; at most "
-        "`max_events`, capped by `AI_SUMMARY_MAX_EVENTS`) go to the model, which summarizes them "
-        "and cites the events it relies on. Every id in `cited_event_ids` is one of the events "
-        "summarized: others the model names are dropped. `truncated` says whether more events "
-        "matched. Errors as for `/audits/ask`. Needs `audits:read`."
-    ),
-    response_model=SummaryOut,
-    responses=problem_responses(*AUTH, TenantNotFound, InvalidSearchQuery, *AI_ERRORS),
-)
-async def summarize(
-    body: SummarizeRequest,
-    access: ReadAccess,
-    gateway: GatewayDep,
-    session: SessionDep,
-    codec: CursorCodecDep,
-) -> SummaryOut:
-    summary = await assistant.summarize(
-        gateway=gateway,
-        session=session,
-        codec=codec,
-        access=access,
-        filters=body.filters(),
-        max_events=body.max_events,
-    )
-    return SummaryOut.model_validate(summary, from_attributes=True)
-
-
-def _etag(content: str) -> str:
-    return '"' + hashlib.sha256(content.encode()).hexdigest()[:32] + '"'
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 @router.get(
@@ -478,10 +208,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
         "One event, with an `ETag`; `If-None-Match` with it answers 304. An unknown id, or "
         "another tenant's, is a 404; an erased event is a 410. Needs `audits:read`."
     ),
-    response_model=EventOut,
+    response_model=schemas.EventOut,
     responses={
         304: {"description": "Not modified since the `ETag` you sent."},
-        **problem_responses(*AUTH, EventNotFound, EventErased),
+        **problem_responses(*AUTH, errors.EventNotFound, errors.EventErased),
     },
 )
 async def get_event(
@@ -491,10 +221,10 @@ async def get_event(
     request: Request,
 ) -> Response:
     content = await service.get(session=session, access=access, event_id=event_id)
-    etag = _etag(content)
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return _json(content, headers={"ETag": etag})
+    tag = etag(content)
+    if matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    return json_response(content, headers={"ETag": tag})
 
 
 @router.patch(
@@ -505,12 +235,14 @@ async def get_event(
         "`invalid_status_transition`. The change is itself recorded as a new event; the "
         "original event's `hash` does not change. Needs `audits:write`."
     ),
-    response_model=EventOut,
-    responses=problem_responses(*AUTH, EventNotFound, EventErased, InvalidStatusTransition),
+    response_model=schemas.EventOut,
+    responses=problem_responses(
+        *AUTH, errors.EventNotFound, errors.EventErased, errors.InvalidStatusTransition
+    ),
 )
 async def settle_event(
     event_id: uuid.UUID,
-    body: StatusChange,
+    body: schemas.StatusChange,
     access: WriteAccess,
     principal: PrincipalDep,
     session: SessionDep,
@@ -518,7 +250,7 @@ async def settle_event(
     content = await service.change_status(
         session=session, access=access, event_id=event_id, status=body.status, principal=principal
     )
-    return _json(content)
+    return json_response(content)
 
 
 @router.delete(
@@ -532,7 +264,7 @@ async def settle_event(
         "The erasure is itself recorded as an event. Needs `audits:erase`."
     ),
     response_class=Response,
-    responses=problem_responses(*AUTH, EventNotFound, EventErased),
+    responses=problem_responses(*AUTH, errors.EventNotFound, errors.EventErased),
 )
 async def erase_event(
     event_id: uuid.UUID,

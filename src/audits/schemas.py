@@ -27,10 +27,11 @@ from src.audits.constants import (
     ActorType,
     EventStatus,
 )
+from src.audits.examples import EXAMPLE_EVENT_IN, EXAMPLE_EVENT_OUT
+from src.audits.filters import EventFilter, ListFilters
 from src.audits.integrity import canonical_json
-from src.audits.query import EventFilter, parse_search
 from src.auth.schemas import TenantSlug
-from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime
+from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime, with_examples
 
 
 def Text(min_length: int, max_length: int, description: str, **extra: Any) -> Any:  # noqa: N802
@@ -44,25 +45,22 @@ def Text(min_length: int, max_length: int, description: str, **extra: Any) -> An
     )
 
 
+def OptionalText(max_length: int, description: str, **extra: Any) -> Any:  # noqa: N802
+    """A pydantic Field for optional client text: absent, or at most `max_length`, no NULs."""
+    return Field(
+        default=None,
+        max_length=max_length,
+        pattern=NO_NUL_PATTERN,
+        description=description,
+        **extra,
+    )
+
+
 # Validated as one type (one clear error), published as the standard formats clients know.
 IpAddress = Annotated[
     IPvAnyAddress,
     WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
 ]
-
-EXAMPLE_EVENT_IN: dict[str, Any] = {
-    "action_type": "delete",
-    "action": "repository.deleted",
-    "entity_type": "repository",
-    "entity_id": "repo_42",
-    "actor": {"id": "user_7", "type": "user", "name": "Ada Lovelace"},
-    "status": "success",
-    "occurred_at": "2026-11-21T09:30:00Z",
-    "ip_address": "203.0.113.9",
-    "user_agent": "Mozilla/5.0",
-    "request_id": "req-123",
-    "details": {"reason": "cleanup"},
-}
 
 
 class ActorIn(BaseModel):
@@ -72,12 +70,8 @@ class ActorIn(BaseModel):
 
     id: str = Text(1, 255, "The actor's id in your system.", examples=["user_7"])
     type: ActorType = Field(description="What kind of actor.")
-    name: str | None = Field(
-        default=None,
-        max_length=255,
-        pattern=NO_NUL_PATTERN,
-        description="A display name (personal data: erasable).",
-        examples=["Ada Lovelace"],
+    name: str | None = OptionalText(
+        255, "A display name (personal data: erasable).", examples=["Ada Lovelace"]
     )
 
 
@@ -108,7 +102,7 @@ def _normalized_details(value: Any, depth: int) -> Any:  # any JSON value
 class EventIn(BaseModel):
     """One audit event, as a producer sends it."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_EVENT_IN]})
+    model_config = with_examples(EXAMPLE_EVENT_IN, extra="forbid")
 
     action_type: ActionType = Field(description="The kind of action.")
     action: str | None = Field(
@@ -128,18 +122,8 @@ class EventIn(BaseModel):
     ip_address: IpAddress | None = Field(
         default=None, description="The client's IPv4 or IPv6 address (erasable)."
     )
-    user_agent: str | None = Field(
-        default=None,
-        max_length=500,
-        pattern=NO_NUL_PATTERN,
-        description="The client's user agent (erasable).",
-    )
-    request_id: str | None = Field(
-        default=None,
-        max_length=128,
-        pattern=NO_NUL_PATTERN,
-        description="Your request id, to correlate.",
-    )
+    user_agent: str | None = OptionalText(500, "The client's user agent (erasable).")
+    request_id: str | None = OptionalText(128, "Your request id, to correlate.")
     details: dict[str, Any] | None = Field(  # arbitrary client JSON
         default=None,
         description=(
@@ -169,9 +153,7 @@ class EventIn(BaseModel):
 class EventCreate(EventIn):
     """One event; an admin key names its tenant here or with the `tenant` query parameter."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{**EXAMPLE_EVENT_IN, "tenant": "acme"}]}
-    )
+    model_config = with_examples({**EXAMPLE_EVENT_IN, "tenant": "acme"}, extra="forbid")
 
     tenant: TenantSlug | None = Field(
         default=None, description="The tenant (admin keys only need it)."
@@ -181,9 +163,7 @@ class EventCreate(EventIn):
 class EventBatchCreate(BaseModel):
     """Up to 1000 events, written all together or not at all."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"events": [EXAMPLE_EVENT_IN]}]}
-    )
+    model_config = with_examples({"events": [EXAMPLE_EVENT_IN]}, extra="forbid")
 
     tenant: TenantSlug | None = Field(
         default=None, description="The tenant (admin keys only need it)."
@@ -196,9 +176,7 @@ class EventBatchCreate(BaseModel):
 class StatusChange(BaseModel):
     """The outcome of a pending event."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"status": "success"}]}
-    )
+    model_config = with_examples({"status": "success"}, extra="forbid")
 
     status: Literal[EventStatus.SUCCESS, EventStatus.FAILURE] = Field(
         description="The final outcome."
@@ -211,24 +189,10 @@ class ActorOut(BaseModel):
     name: str | None
 
 
-EXAMPLE_EVENT_OUT: dict[str, Any] = {
-    "id": "019aa7c3-1c2e-7d3f-9a4b-5c6d7e8f9a0b",
-    "tenant": "acme",
-    "seq": 42,
-    **EXAMPLE_EVENT_IN,
-    "occurred_at": "2026-11-21T09:30:00.000000Z",
-    "received_at": "2026-11-21T09:30:00.153042Z",
-    "status_changed_at": None,
-    "hash": "9f2c" + "0" * 60,
-    "prev_hash": "51ab" + "0" * 60,
-    "erased_at": None,
-}
-
-
 class EventOut(BaseModel):
     """An audit event as stored, with its place in the tenant's hash chain."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_EVENT_OUT]})
+    model_config = with_examples(EXAMPLE_EVENT_OUT)
 
     id: uuid.UUID = Field(description="UUIDv7: time-ordered.")
     tenant: str
@@ -275,30 +239,22 @@ class StatsBucket(BaseModel):
 
 
 class Stats(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"buckets": [{"start": "2026-11-21T00:00:00Z", "key": "delete", "count": 12}]}
-            ]
-        }
+    model_config = with_examples(
+        {"buckets": [{"start": "2026-11-21T00:00:00Z", "key": "delete", "count": 12}]}
     )
 
     buckets: list[StatsBucket]
 
 
 class Verification(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "valid": True,
-                    "checked": 1200,
-                    "first_invalid_seq": None,
-                    "reason": None,
-                    "head_seq": 1200,
-                    "head_hash": "3b1f" + "0" * 60,
-                }
-            ]
+    model_config = with_examples(
+        {
+            "valid": True,
+            "checked": 1200,
+            "first_invalid_seq": None,
+            "reason": None,
+            "head_seq": 1200,
+            "head_hash": "3b1f" + "0" * 60,
         }
     )
 
@@ -314,9 +270,8 @@ QUESTION_MAX_CHARS = 500
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"question": "who deleted repositories last week?"}]},
+    model_config = with_examples(
+        {"question": "who deleted repositories last week?"}, extra="forbid"
     )
 
     question: str = Text(3, QUESTION_MAX_CHARS, "A question about this tenant's audit events.")
@@ -326,32 +281,28 @@ class AskRequest(BaseModel):
 
 
 class AskResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "question": "who deleted repositories last week?",
-                    "filter": {
-                        "action_types": ["delete"],
-                        "action": None,
-                        "entity_type": "repository",
-                        "entity_id": None,
-                        "actor_id": None,
-                        "status": None,
-                        "occurred_after": "2026-11-14T09:30:00Z",
-                        "occurred_before": "2026-11-21T09:30:00Z",
-                        "ip": None,
-                        "details": [],
-                        "text": [],
-                    },
-                    "q": "action_type:delete entity_type:repository "
-                    "after:2026-11-14T09:30:00+00:00 before:2026-11-21T09:30:00+00:00",
-                    "items": [EXAMPLE_EVENT_OUT],
-                    "next_cursor": None,
-                    "answer": "Ada Lovelace (user_7) deleted repository repo_42 on 21 November.",
-                    "model": "gpt-4o-mini",
-                }
-            ]
+    model_config = with_examples(
+        {
+            "question": "who deleted repositories last week?",
+            "filter": {
+                "action_types": ["delete"],
+                "action": None,
+                "entity_type": "repository",
+                "entity_id": None,
+                "actor_id": None,
+                "status": None,
+                "occurred_after": "2026-11-14T09:30:00Z",
+                "occurred_before": "2026-11-21T09:30:00Z",
+                "ip": None,
+                "details": [],
+                "text": [],
+            },
+            "q": "action_type:delete entity_type:repository "
+            "after:2026-11-14T09:30:00+00:00 before:2026-11-21T09:30:00+00:00",
+            "items": [EXAMPLE_EVENT_OUT],
+            "next_cursor": None,
+            "answer": "Ada Lovelace (user_7) deleted repository repo_42 on 21 November.",
+            "model": "gpt-4o-mini",
         }
     )
 
@@ -366,23 +317,11 @@ class AskResponse(BaseModel):
     model: str = Field(description="The model that answered.")
 
 
-class SummarizeRequest(BaseModel):
+class SummarizeRequest(ListFilters):
     """The list filters of `GET /audits`, as JSON, and how many events to summarize."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"actor_id": "user_7", "q": "after:2026-11-14"}]},
-    )
+    model_config = with_examples({"actor_id": "user_7", "q": "after:2026-11-14"}, extra="forbid")
 
-    action_type: list[ActionType] = Field(default_factory=list, description="Any of these.")
-    action: str | None = Field(default=None, max_length=100, pattern=ACTION_PATTERN)
-    entity_type: str | None = Text(1, 100, "Exactly this entity type.", default=None)
-    entity_id: str | None = Text(1, 255, "Exactly this entity id.", default=None)
-    actor_id: str | None = Text(1, 255, "Exactly this actor.", default=None)
-    status: EventStatus | None = None
-    occurred_after: Rfc3339 | None = Field(default=None, description="Inclusive lower bound.")
-    occurred_before: Rfc3339 | None = Field(default=None, description="Exclusive upper bound.")
-    q: str | None = Text(0, 2000, "The search language, as for `GET /audits`.", default=None)
     max_events: int | None = Field(
         default=None,
         ge=1,
@@ -390,35 +329,17 @@ class SummarizeRequest(BaseModel):
         "by default, AI_SUMMARY_MAX_EVENTS.",
     )
 
-    def filters(self) -> tuple[EventFilter, ...]:
-        """The filters that must all hold, as for `GET /audits` (`q` parsed the same way)."""
-        fields = EventFilter(
-            action_types=tuple(self.action_type),
-            action=self.action,
-            entity_type=self.entity_type,
-            entity_id=self.entity_id,
-            actor_id=self.actor_id,
-            status=self.status,
-            occurred_after=self.occurred_after,
-            occurred_before=self.occurred_before,
-        )
-        return (fields, parse_search(self.q)) if self.q else (fields,)
-
 
 class SummaryOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "summary": "user_7 deleted three repositories on 21 November, citing "
-                    "cleanup; one deletion failed.",
-                    "cited_event_ids": [EXAMPLE_EVENT_OUT["id"]],
-                    "event_count": 3,
-                    "max_events": 100,
-                    "truncated": False,
-                    "model": "gpt-4o-mini",
-                }
-            ]
+    model_config = with_examples(
+        {
+            "summary": "user_7 deleted three repositories on 21 November, citing "
+            "cleanup; one deletion failed.",
+            "cited_event_ids": [EXAMPLE_EVENT_OUT["id"]],
+            "event_count": 3,
+            "max_events": 100,
+            "truncated": False,
+            "model": "gpt-4o-mini",
         }
     )
 

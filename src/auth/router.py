@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from src.auth import service
-from src.auth.dependencies import AdminDep, CursorCodecDep, SettingsDep
 from src.auth.exceptions import KeyNotFound
 from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, TenantSlug
-from src.database import SessionDep
-from src.exceptions import Forbidden, Unauthorized, problem_responses
+from src.dependencies import AdminDep, CursorCodecDep, SessionDep, SettingsDep
+from src.exceptions import Forbidden, Unauthorized
+from src.http.openapi import problem_responses
 from src.pagination import InvalidCursor, Page
 
 router = APIRouter(prefix="/keys", tags=["keys"])

@@ -15,7 +15,7 @@ from pydantic import (
 from pydantic.config import JsonDict, JsonValue
 
 from src.auth.constants import TENANT_SLUG_PATTERN, Scope
-from src.schemas import NO_NUL_PATTERN, UtcDatetime
+from src.schemas import NO_NUL_PATTERN, UtcDatetime, with_examples
 
 TenantSlug = Annotated[
     str,
@@ -38,6 +38,18 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         return self.is_admin or scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class TenantAccess:
+    """The tenant a request acts on, and whether its key may see that tenant at all.
+
+    A tenant key that names another tenant is not told so: services treat `visible=False`
+    exactly like an empty tenant (lists are empty, single resources are 404).
+    """
+
+    tenant: str
+    visible: bool
 
 
 TENANT_SCOPES: list[JsonValue] = [
@@ -128,22 +140,18 @@ class KeyCreate(BaseModel):
 class KeyOut(BaseModel):
     """An API key as listed: never its secret."""
 
-    model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0193a1c2-7d1e-7c3a-9f4e-2b6d8a0c1e3f",
-                    "prefix": "tm_k7d2q9x4m1p8",
-                    "tenant": "acme",
-                    "scopes": ["audits:read", "audits:write"],
-                    "name": "billing-service",
-                    "created_at": "2026-11-21T09:30:00Z",
-                    "last_used_at": "2026-11-21T10:02:11Z",
-                    "revoked_at": None,
-                }
-            ]
+    model_config = with_examples(
+        {
+            "id": "0193a1c2-7d1e-7c3a-9f4e-2b6d8a0c1e3f",
+            "prefix": "tm_k7d2q9x4m1p8",
+            "tenant": "acme",
+            "scopes": ["audits:read", "audits:write"],
+            "name": "billing-service",
+            "created_at": "2026-11-21T09:30:00Z",
+            "last_used_at": "2026-11-21T10:02:11Z",
+            "revoked_at": None,
         },
+        from_attributes=True,
     )
 
     id: uuid.UUID = Field(description="The key's id, for revocation.")
@@ -161,19 +169,15 @@ class KeyOut(BaseModel):
 class KeyCreated(BaseModel):
     """A new key, with its secret: shown this once, stored only as a hash."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0193a1c2-7d1e-7c3a-9f4e-2b6d8a0c1e3f",
-                    "key": "tm_k7d2q9x4m1p8_V2hhdCBhIGxvdmVseSBzZWNyZXQgdGhpcyBpcyE",
-                    "prefix": "tm_k7d2q9x4m1p8",
-                    "tenant": "acme",
-                    "scopes": ["audits:read", "audits:write"],
-                    "name": "billing-service",
-                    "created_at": "2026-11-21T09:30:00Z",
-                }
-            ]
+    model_config = with_examples(
+        {
+            "id": "0193a1c2-7d1e-7c3a-9f4e-2b6d8a0c1e3f",
+            "key": "tm_k7d2q9x4m1p8_V2hhdCBhIGxvdmVseSBzZWNyZXQgdGhpcyBpcyE",
+            "prefix": "tm_k7d2q9x4m1p8",
+            "tenant": "acme",
+            "scopes": ["audits:read", "audits:write"],
+            "name": "billing-service",
+            "created_at": "2026-11-21T09:30:00Z",
         }
     )
 

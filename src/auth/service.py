@@ -8,21 +8,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from src.auth.constants import KEY_PREFIX, LAST_USED_RESOLUTION_SECONDS, Scope
-from src.auth.exceptions import KeyNotFound
+from src.auth.exceptions import KeyNotFound, TenantRequired
 from src.auth.models import ApiKey, Tenant
-from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, Principal
+from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, Principal, TenantAccess
 from src.exceptions import Unauthorized
-from src.pagination import CursorCodec, InvalidCursor, Page
+from src.pagination import CursorCodec, Keyset, Page, keyset_page
 
 PUBLIC_ID_BYTES = 8  # 16 hex chars: only for lookup, not secret
 SECRET_BYTES = 32  # 256 bits of secret
-KEYS_CURSOR = "keys"
+_keys = ApiKey.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
+KEYS_PAGES = Keyset("keys", (_keys.c.created_at, _keys.c.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,36 +124,17 @@ async def list_keys(
     tenant: str | None,
 ) -> Page[KeyOut]:
     """Keys newest first, paged by (created_at, id); secrets are never part of it."""
-    query = (
-        select(ApiKey)
-        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
-        .limit(limit + 1)
-    )
+    query = select(_keys)
     if tenant is not None:
-        query = query.where(col(ApiKey.tenant) == tenant)
-    if cursor is not None:
-        position = codec.decode(KEYS_CURSOR, cursor)
-        try:
-            after_created = datetime.fromisoformat(str(position["created_at"]))
-            after_id = uuid.UUID(str(position["id"]))
-        except (KeyError, ValueError) as exc:
-            raise InvalidCursor() from exc
-        query = query.where(
-            or_(
-                col(ApiKey.created_at) < after_created,
-                and_(col(ApiKey.created_at) == after_created, col(ApiKey.id) < after_id),
-            )
-        )
-    async with session.begin():
-        rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = codec.encode(
-            KEYS_CURSOR, {"created_at": last.created_at.isoformat(), "id": str(last.id)}
-        )
-    return Page[KeyOut](items=[key_out(row) for row in rows], next_cursor=next_cursor, limit=limit)
+        query = query.where(_keys.c.tenant == tenant)
+    rows, next_cursor = await keyset_page(
+        session, query, keyset=KEYS_PAGES, codec=codec, limit=limit, cursor=cursor
+    )
+    return Page[KeyOut](
+        items=[key_out(ApiKey(**row._mapping)) for row in rows],
+        next_cursor=next_cursor,
+        limit=limit,
+    )
 
 
 async def revoke_key(*, session: AsyncSession, key_id: uuid.UUID) -> None:
@@ -176,9 +158,18 @@ _KEY_BY_PUBLIC_ID = select(
 ).where(col(ApiKey.public_id) == bindparam("public_id"))
 
 
-async def authenticate(
-    *, sessionmaker: async_sessionmaker[AsyncSession], pepper: bytes, secret_key: str
-) -> Principal:
+def resolve_tenant(principal: Principal, named: str | None) -> TenantAccess:
+    """Which tenant a request acts on: an admin must name it; a tenant key has its own."""
+    if principal.tenant is None:  # admin
+        if named is None:
+            raise TenantRequired()
+        return TenantAccess(tenant=named, visible=True)
+    if named is None or named == principal.tenant:
+        return TenantAccess(tenant=principal.tenant, visible=True)
+    return TenantAccess(tenant=named, visible=False)
+
+
+async def authenticate(*, session: AsyncSession, pepper: bytes, secret_key: str) -> Principal:
     """The principal a bearer key stands for; `Unauthorized` for anything else.
 
     Looked up in the database on every request (by its public id, then compared in constant
@@ -187,11 +178,8 @@ async def authenticate(
     public_id = parse_public_id(secret_key)
     if public_id is None:
         raise Unauthorized("The API key is malformed.")
-    async with sessionmaker() as session:
-        # Single statements need no transaction: autocommit spares a BEGIN and a COMMIT round
-        # trip on every request.
-        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        key = (await connection.execute(_KEY_BY_PUBLIC_ID, {"public_id": public_id})).first()
+    async with session.begin():
+        key = (await session.execute(_KEY_BY_PUBLIC_ID, {"public_id": public_id})).first()
         if key is None or not hmac.compare_digest(key.secret_hash, hash_key(secret_key, pepper)):
             raise Unauthorized("The API key is not valid.")
         if key.revoked_at is not None:
@@ -200,7 +188,7 @@ async def authenticate(
         stale_before = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
         if key.last_used_at is None or key.last_used_at < stale_before:
             # At most one write per key per minute, and only by the request that sees it stale.
-            await connection.execute(
+            await session.execute(
                 update(ApiKey)
                 .where(
                     col(ApiKey.id) == key.id,
@@ -209,6 +197,7 @@ async def authenticate(
                     ),
                 )
                 .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
             )
     return Principal(
         key_id=key.id, tenant=key.tenant, scopes=frozenset(Scope(scope) for scope in key.scopes)

@@ -1,27 +1,17 @@
 """`/healthz` (is the process up) and `/readyz` (can it serve: database and schema)."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.exceptions import DatabaseUnavailable, ShuttingDown, problem_response, problem_responses
+from src.dependencies import EngineDep, LifecycleDep, SettingsDep
+from src.exceptions import DatabaseUnavailable, ShuttingDown
 from src.health import service
 from src.health.schemas import Health, Readiness
-from src.lifecycle import Lifecycle
+from src.http.openapi import problem_responses
+from src.http.problems import problem_response
+from src.state import app_state
 
 router = APIRouter(tags=["operations"])
-
-
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.state.engine
-    return engine
-
-
-def _lifecycle(request: Request) -> Lifecycle:
-    lifecycle: Lifecycle = request.state.lifecycle
-    return lifecycle
 
 
 @router.get(
@@ -47,13 +37,11 @@ async def healthz() -> Health:
     responses=problem_responses(DatabaseUnavailable, ShuttingDown),
 )
 async def readyz(
-    request: Request,
-    engine: Annotated[AsyncEngine, Depends(_engine)],
-    lifecycle: Annotated[Lifecycle, Depends(_lifecycle)],
+    request: Request, engine: EngineDep, lifecycle: LifecycleDep, settings: SettingsDep
 ) -> Readiness | JSONResponse:
     report = await service.check_readiness(
         engine=engine,
-        expected_revision=request.app.state.expected_revision,
+        expected_revision=app_state(request)["expected_revision"],
         draining=lifecycle.draining,
     )
     if report.ready:
@@ -64,7 +52,7 @@ async def readyz(
         code = DatabaseUnavailable.code
     else:
         code = "schema_out_of_date"
-    retry_after: int = request.app.state.settings.database_retry_after_seconds
+    retry_after = settings.database_retry_after_seconds
     return problem_response(
         request,
         status=503,

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.exceptions import is_database_unavailable
+from src.database import is_database_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,8 @@
 """The app's one `AsyncOpenAI` client: made in the lifespan, injected, closed on shutdown."""
 
-from typing import Annotated
-
-from fastapi import Depends, Request
 from openai import AsyncOpenAI
 
 from src.config import Settings
-from src.openai.exceptions import AiNotConfigured
 
 
 def create_client(settings: Settings) -> AsyncOpenAI | None:
@@ -23,14 +19,3 @@ def create_client(settings: Settings) -> AsyncOpenAI | None:
         timeout=settings.openai_timeout_seconds,
         max_retries=0,
     )
-
-
-async def get_openai_client(request: Request) -> AsyncOpenAI:
-    """The lifespan's client; 503 `ai_not_configured` when there is none."""
-    client: AsyncOpenAI | None = request.state.openai
-    if client is None:
-        raise AiNotConfigured()
-    return client
-
-
-OpenAIClientDep = Annotated[AsyncOpenAI, Depends(get_openai_client)]

@@ -5,22 +5,20 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from src.auth.constants import Scope
-from src.auth.dependencies import SettingsDep, require
 from src.auth.schemas import Principal, TenantSlug
-from src.database import SessionmakerDep
-from src.metrics import MetricsDep
-from src.openai.client import OpenAIClientDep
+from src.dependencies import MetricsDep, OpenAIClientDep, SessionDep, SettingsDep, require
+from src.openai.exceptions import AiNotConfigured
 from src.openai.schemas import LedgerScope
 from src.openai.service import Gateway
 
 
 async def get_gateway(
-    client: OpenAIClientDep,
-    sessionmaker: SessionmakerDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    client: OpenAIClientDep, session: SessionDep, settings: SettingsDep, metrics: MetricsDep
 ) -> Gateway:
-    return Gateway(client=client, sessionmaker=sessionmaker, settings=settings, metrics=metrics)
+    """What a model call needs; 503 `ai_not_configured` when no OPENAI_API_KEY is set."""
+    if client is None:
+        raise AiNotConfigured()
+    return Gateway(client=client, session=session, settings=settings, metrics=metrics)
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]

@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from src.auth.dependencies import CursorCodecDep, SettingsDep
-from src.database import SessionDep
-from src.exceptions import Forbidden, Unauthorized, problem_responses
-from src.openai import service
+from src.dependencies import CursorCodecDep, SessionDep, SettingsDep
+from src.exceptions import Forbidden, Unauthorized
+from src.http.openapi import problem_responses
+from src.openai import ledger
 from src.openai.constants import CallPurpose, CallStatus
 from src.openai.dependencies import LedgerScopeDep
 from src.openai.schemas import CallOut, UsageReport
@@ -50,7 +50,7 @@ async def usage_report(
     # An empty or reversed period reports nothing, as a filter on `GET /audits` would.
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=DEFAULT_USAGE_DAYS)
-    groups = await service.usage(
+    groups = await ledger.usage(
         session=session,
         scope=scope,
         since=since,
@@ -85,7 +85,7 @@ async def list_calls(
         str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
     ] = None,
 ) -> Page[CallOut]:
-    items, next_cursor = await service.list_calls(
+    items, next_cursor = await ledger.list_calls(
         session=session,
         codec=codec,
         scope=scope,

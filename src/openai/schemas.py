@@ -4,10 +4,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from src.openai.constants import CallPurpose, CallStatus
-from src.schemas import UtcDatetime
+from src.schemas import UtcDatetime, with_examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ EXAMPLE_CALL: dict[str, Any] = {
 class CallOut(BaseModel):
     """One model call: what it was for, how it ended, what it cost."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CALL]})
+    model_config = with_examples(EXAMPLE_CALL)
 
     id: uuid.UUID
     created_at: UtcDatetime = Field(description="When the call started.")
@@ -79,27 +79,23 @@ class UsageGroup(BaseModel):
 
 
 class UsageReport(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = with_examples(
+        {
+            "since": "2026-10-22T00:00:00Z",
+            "until": "2026-11-21T10:00:00Z",
+            "group_by": "model",
+            "groups": [
                 {
-                    "since": "2026-10-22T00:00:00Z",
-                    "until": "2026-11-21T10:00:00Z",
-                    "group_by": "model",
-                    "groups": [
-                        {
-                            "key": "gpt-4o-mini",
-                            "calls": 42,
-                            "errors": 1,
-                            "prompt_tokens": 38_112,
-                            "completion_tokens": 2_310,
-                            "latency_p50_ms": 790.5,
-                            "latency_p95_ms": 1_840.0,
-                            "estimated_cost_usd": 0.007103,
-                        }
-                    ],
+                    "key": "gpt-4o-mini",
+                    "calls": 42,
+                    "errors": 1,
+                    "prompt_tokens": 38_112,
+                    "completion_tokens": 2_310,
+                    "latency_p50_ms": 790.5,
+                    "latency_p95_ms": 1_840.0,
+                    "estimated_cost_usd": 0.007103,
                 }
-            ]
+            ],
         }
     )
 

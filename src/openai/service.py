@@ -1,4 +1,4 @@
-"""The only code that talks to the model, and the reports on what it cost.
+"""The gateway: the only code that talks to the model (the ledger's reports: `ledger.py`).
 
 `complete` sends one structured-output request (the reply must parse as a pydantic model),
 retries 429s, 5xx, timeouts and connection failures with backoff (honouring `Retry-After`
@@ -9,11 +9,9 @@ ledger row per call whatever the outcome.
 import logging
 import math
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import openai
 import uuid6
@@ -22,21 +20,9 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam, ParsedChatCompletion
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import (
-    Float,
-    Numeric,
-    Text,
-    and_,
-    case,
-    cast,
-    column,
-    func,
     insert,
-    literal,
-    select,
-    tuple_,
-    values,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -49,11 +35,9 @@ from tenacity import (
 from src.config import Settings
 from src.exceptions import DomainError
 from src.metrics import Metrics
-from src.openai.constants import CALLS_CURSOR, CallPurpose, CallStatus
+from src.openai.constants import CallPurpose, CallStatus
 from src.openai.exceptions import AiRateLimited, AiUpstreamError, AiUpstreamTimeout
 from src.openai.models import OpenAICall
-from src.openai.schemas import CallOut, LedgerScope, UsageGroup
-from src.pagination import CursorCodec, InvalidCursor
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +55,7 @@ class Gateway:
     """What a model call needs: the client, the ledger's database, settings and metrics."""
 
     client: AsyncOpenAI
-    sessionmaker: async_sessionmaker[AsyncSession]
+    session: AsyncSession  # the request's: each ledger row is written in a transaction of its own
     settings: Settings
     metrics: Metrics
 
@@ -264,133 +248,10 @@ class _CallRecord:
             "prompt": [dict(message) for message in self.messages] if store else None,
             "response": response,
         }
-        async with self.gateway.sessionmaker() as session, session.begin():
+        session = self.gateway.session
+        async with session.begin():
             await session.execute(insert(calls).values(row))
         metrics.ai_calls.labels(self.purpose.value, model, status.value).inc()
         if usage is not None:
             metrics.ai_tokens.labels(model, "prompt").inc(usage.prompt_tokens)
             metrics.ai_tokens.labels(model, "completion").inc(usage.completion_tokens)
-
-
-# ---------------------------------------------------------------------------------------------
-# The ledger
-# ---------------------------------------------------------------------------------------------
-
-
-def _scope_conditions(scope: LedgerScope) -> list[Any]:  # SQL conditions
-    return [] if scope.tenant is None else [calls.c.tenant == scope.tenant]
-
-
-async def list_calls(
-    *,
-    session: AsyncSession,
-    codec: CursorCodec,
-    scope: LedgerScope,
-    since: datetime | None,
-    until: datetime | None,
-    purpose: CallPurpose | None,
-    status: CallStatus | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[CallOut], str | None]:
-    """Recorded calls, newest first, one keyset page at a time."""
-    where = _scope_conditions(scope)
-    if cursor is not None:
-        position = codec.decode(CALLS_CURSOR, cursor)
-        if position.get("tenant") != scope.tenant:
-            raise InvalidCursor("The cursor belongs to another listing.")
-        try:
-            at = datetime.fromisoformat(str(position["at"]))
-            call_id = uuid.UUID(str(position["id"]))
-        except (KeyError, ValueError) as exc:
-            raise InvalidCursor() from exc
-        where.append(tuple_(calls.c.created_at, calls.c.id) < tuple_(literal(at), literal(call_id)))
-    if not scope.visible:
-        return [], None
-    if since is not None:
-        where.append(calls.c.created_at >= since)
-    if until is not None:
-        where.append(calls.c.created_at < until)
-    if purpose is not None:
-        where.append(calls.c.purpose == purpose.value)
-    if status is not None:
-        where.append(calls.c.status == status.value)
-    query = (
-        select(calls)
-        .where(and_(True, *where))
-        .order_by(calls.c.created_at.desc(), calls.c.id.desc())
-        .limit(limit + 1)
-    )
-    async with session.begin():
-        rows = (await session.execute(query)).mappings().all()
-    items = [CallOut.model_validate(dict(row)) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = codec.encode(
-            CALLS_CURSOR,
-            {"tenant": scope.tenant, "at": last.created_at.isoformat(), "id": str(last.id)},
-        )
-    return items, next_cursor
-
-
-async def usage(
-    *,
-    session: AsyncSession,
-    scope: LedgerScope,
-    since: datetime,
-    until: datetime,
-    group_by: Literal["model", "day"],
-    prices: dict[str, tuple[float, float]],
-) -> list[UsageGroup]:
-    """Calls, errors, tokens, latency percentiles and estimated cost per model or UTC day."""
-    if not scope.visible:
-        return []
-    c = calls.c
-    prompt_tokens = func.coalesce(c.prompt_tokens, 0)
-    completion_tokens = func.coalesce(c.completion_tokens, 0)
-    key = (
-        c.model
-        if group_by == "model"
-        else func.to_char(func.timezone("UTC", c.created_at), "YYYY-MM-DD")
-    )
-    source: Any = calls  # a FROM clause: the ledger, joined to the price list when there is one
-    if prices:
-        price = values(
-            column("model", Text),
-            column("prompt", Float),
-            column("completion", Float),
-            name="price",
-        ).data([(model, prompt, completion) for model, (prompt, completion) in prices.items()])
-        source = calls.outerjoin(price, price.c.model == c.model)
-        tokens_priced = func.bool_and(
-            price.c.model.is_not(None) | (prompt_tokens + completion_tokens == 0)
-        )
-        cost = func.sum(
-            prompt_tokens * func.coalesce(price.c.prompt, 0)
-            + completion_tokens * func.coalesce(price.c.completion, 0)
-        ) / literal(1_000_000.0)
-        # Unknown when any call with tokens used a model without a price.
-        estimated_cost: Any = func.round(cast(case((tokens_priced, cost)), Numeric), 6)
-    else:
-        estimated_cost = literal(None, Float)
-    latency = c.latency_ms
-    query = (
-        select(
-            key.label("key"),
-            func.count().label("calls"),
-            func.count().filter(c.status != CallStatus.OK.value).label("errors"),
-            func.sum(prompt_tokens).label("prompt_tokens"),
-            func.sum(completion_tokens).label("completion_tokens"),
-            func.percentile_cont(0.5).within_group(latency).label("latency_p50_ms"),
-            func.percentile_cont(0.95).within_group(latency).label("latency_p95_ms"),
-            estimated_cost.label("estimated_cost_usd"),
-        )
-        .select_from(source)
-        .where(and_(c.created_at >= since, c.created_at < until, *_scope_conditions(scope)))
-        .group_by(key)
-        .order_by(key)
-    )
-    async with session.begin():
-        rows = (await session.execute(query)).mappings().all()
-    return [UsageGroup.model_validate(dict(row)) for row in rows]

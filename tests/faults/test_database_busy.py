@@ -9,6 +9,7 @@ from src.devdb import connect
 from tests.support.api_process import ApiProcess
 from tests.support.events import event
 from tests.support.faults import ANSWER_WITHIN_SECONDS, eventually, writing_backends
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
 LOCK_EVENTS = "BEGIN; LOCK TABLE audit_event IN ACCESS EXCLUSIVE MODE"
@@ -21,22 +22,26 @@ async def test_a_full_pool_is_a_prompt_503_and_healthz_stays_up(
         database_pool_size="2", database_max_overflow="0", database_pool_timeout_seconds="1"
     )
     async with httpx.AsyncClient(base_url=api.base_url, timeout=ANSWER_WITHIN_SECONDS) as http:
-        assert (await http.post("/api/v1/audits", headers=acme, json=event())).status_code == 201
+        assert (
+            await http.post(api_path("list_events"), headers=acme, json=event())
+        ).status_code == 201
         # Slow queries: two lists wait on a lock, each holding one of the pool's connections.
         holder = await connect(fault_database)
         await holder.execute(LOCK_EVENTS)
-        slow = [asyncio.create_task(http.get("/api/v1/audits", headers=acme)) for _ in range(2)]
+        slow = [
+            asyncio.create_task(http.get(api_path("list_events"), headers=acme)) for _ in range(2)
+        ]
 
         async def pool_held() -> bool:
             return await writing_backends(fault_database, waiting_on_lock=True) == 2
 
         await eventually(pool_held, within=10, what="two queries hold the pool's connections")
 
-        busy = await http.get("/api/v1/audits", headers=acme)
+        busy = await http.get(api_path("list_events"), headers=acme)
         body = assert_problem(busy, 503, "database_unavailable")
         assert "busy" in str(body["detail"])
         assert int(busy.headers["retry-after"]) >= 1
-        write = await http.post("/api/v1/audits", headers=acme, json=event())
+        write = await http.post(api_path("list_events"), headers=acme, json=event())
         assert_problem(write, 503, "database_unavailable")
         async with httpx.AsyncClient(base_url=api.base_url, timeout=2) as impatient:
             assert (await impatient.get("/healthz")).status_code == 200
@@ -44,15 +49,17 @@ async def test_a_full_pool_is_a_prompt_503_and_healthz_stays_up(
         await holder.execute("ROLLBACK")
         await holder.close()
         assert [response.status_code for response in await asyncio.gather(*slow)] == [200, 200]
-        assert (await http.post("/api/v1/audits", headers=acme, json=event())).status_code == 201
+        assert (
+            await http.post(api_path("list_events"), headers=acme, json=event())
+        ).status_code == 201
 
 
 SLOW_READS = [
-    "/api/v1/audits",
-    "/api/v1/audits?q=details.reason:cleanup",
-    "/api/v1/audits/export?format=ndjson",
-    "/api/v1/audits/export?format=csv",
-    "/api/v1/audits/stats?group_by=status",
+    api_path("list_events"),
+    api_path("list_events") + "?q=details.reason:cleanup",
+    api_path("export_events") + "?format=ndjson",
+    api_path("export_events") + "?format=csv",
+    api_path("event_stats") + "?group_by=status",
 ]
 
 
@@ -63,7 +70,9 @@ async def test_a_query_past_the_statement_timeout_is_a_504_and_frees_its_connect
         database_statement_timeout_ms="300", database_pool_size="2", database_max_overflow="0"
     )
     async with httpx.AsyncClient(base_url=api.base_url, timeout=ANSWER_WITHIN_SECONDS) as http:
-        assert (await http.post("/api/v1/audits", headers=acme, json=event())).status_code == 201
+        assert (
+            await http.post(api_path("list_events"), headers=acme, json=event())
+        ).status_code == 201
         holder = await connect(fault_database)
         await holder.execute(LOCK_EVENTS)  # every read of events now waits past the timeout
         # Twice as many slow requests as the pool has connections: each one's is given back.

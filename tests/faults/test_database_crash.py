@@ -20,6 +20,7 @@ from tests.support.faults import (
     stored_ids,
     writing_backends,
 )
+from tests.support.paths import api_path
 
 SINGLE_WRITERS = 32
 BATCH_SIZE = 50
@@ -35,7 +36,7 @@ async def single_writer(
     while not stop.is_set() and time.monotonic() < deadline:
         try:
             response = await http.post(
-                "/api/v1/audits", headers=headers, json=event(entity_id=f"single-{n}")
+                api_path("list_events"), headers=headers, json=event(entity_id=f"single-{n}")
             )
         except httpx.HTTPError as error:
             seen.unanswered.append(f"single-{n}: {error!r}")
@@ -56,7 +57,7 @@ async def batch_writer(
         while time.monotonic() < deadline:
             try:
                 response = await http.post(
-                    "/api/v1/audits/batch", headers={**headers, "Idempotency-Key": key}, json=body
+                    api_path("record_batch"), headers={**headers, "Idempotency-Key": key}, json=body
                 )
             except httpx.HTTPError as error:
                 seen.unanswered.append(f"batch {key}: {error!r}")

@@ -18,6 +18,7 @@ from tests.support.faults import (
     stored_ids,
     writing_backends,
 )
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
 DRAIN_SECONDS = 2
@@ -29,7 +30,7 @@ async def test_sigterm_drains_and_loses_nothing(
 ) -> None:
     api = start_api(shutdown_drain_seconds=str(DRAIN_SECONDS))
     async with httpx.AsyncClient(base_url=api.base_url, timeout=ANSWER_WITHIN_SECONDS) as http:
-        first = await http.post("/api/v1/audits", headers=acme, json=event())
+        first = await http.post(api_path("list_events"), headers=acme, json=event())
         assert first.status_code == 201
 
         # Hold the tenant's chain head: the next writes stay in flight (one group commit
@@ -38,7 +39,9 @@ async def test_sigterm_drains_and_loses_nothing(
         await holder.execute("BEGIN; SELECT 1 FROM chain_head WHERE tenant = 'acme' FOR UPDATE")
         in_flight = [
             asyncio.create_task(
-                http.post("/api/v1/audits", headers=acme, json=event(entity_id=f"in-flight-{n}"))
+                http.post(
+                    api_path("list_events"), headers=acme, json=event(entity_id=f"in-flight-{n}")
+                )
             )
             for n in range(IN_FLIGHT)
         ]
@@ -61,7 +64,7 @@ async def test_sigterm_drains_and_loses_nothing(
             assert (await fresh.get("/healthz")).status_code == 200
             # While draining, the process still takes requests the balancer sends it.
             late = asyncio.create_task(
-                fresh.post("/api/v1/audits", headers=acme, json=event(entity_id="late"))
+                fresh.post(api_path("list_events"), headers=acme, json=event(entity_id="late"))
             )
 
             async def stopped_listening() -> bool:

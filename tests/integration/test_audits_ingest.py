@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.audits.idempotency import lock_id
 from tests.support.events import event
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
 UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -24,14 +25,30 @@ async def count_events(engine: AsyncEngine) -> int:
 
 
 class TestRecordOne:
+    @pytest.mark.parametrize("idempotent", [False, True])
+    async def test_the_answer_is_the_event_as_read_back_byte_for_byte(
+        self, client: httpx.AsyncClient, acme: dict[str, str], idempotent: bool
+    ) -> None:
+        # Rendered from the row just written (group commit or a transaction of its own), the
+        # event must read exactly as GET serves it: same JSON, compact, details in jsonb order.
+        details = {"zeta": 1, "a": [2.5, {"yy": None, "x": True}], "mid": "“quoted”"}
+        headers = {**acme, "Idempotency-Key": "same-bytes"} if idempotent else acme
+        posted = await client.post(
+            api_path("list_events"), headers=headers, json=event(details=details)
+        )
+        assert posted.status_code == 201, posted.text
+        read = await client.get(api_path("get_event", event_id=posted.json()["id"]), headers=acme)
+        assert posted.text == read.text
+        assert '"details":{"a":[2.5,{"x":true,"yy":null}],"mid":"“quoted”","zeta":1}' in read.text
+
     async def test_event_is_stored_chained_and_located(
         self, client: httpx.AsyncClient, acme: dict[str, str]
     ) -> None:
-        response = await client.post("/api/v1/audits", headers=acme, json=event())
+        response = await client.post(api_path("list_events"), headers=acme, json=event())
         assert response.status_code == 201, response.text
         body = response.json()
         assert UUID7.fullmatch(body["id"])
-        assert response.headers["location"] == f"/api/v1/audits/{body['id']}"
+        assert response.headers["location"] == api_path("get_event", event_id=body["id"])
         assert body["tenant"] == "acme"
         assert body["seq"] == 1
         assert body["prev_hash"] == "0" * 64
@@ -42,7 +59,7 @@ class TestRecordOne:
         assert body["details"] == {"reason": "cleanup"}
         assert body["erased_at"] is None
         assert body["status_changed_at"] is None
-        second = (await client.post("/api/v1/audits", headers=acme, json=event())).json()
+        second = (await client.post(api_path("list_events"), headers=acme, json=event())).json()
         assert second["seq"] == 2
         assert second["prev_hash"] == body["hash"]
 
@@ -51,7 +68,7 @@ class TestRecordOne:
     ) -> None:
         before = datetime.now(UTC)
         response = await client.post(
-            "/api/v1/audits",
+            api_path("list_events"),
             headers=acme,
             json={"action_type": "login", "entity_type": "session", "entity_id": "s1"},
         )
@@ -67,7 +84,9 @@ class TestRecordOne:
     ) -> None:
         body = (
             await client.post(
-                "/api/v1/audits", headers=acme, json=event(occurred_at="2026-11-21T11:30:00+02:00")
+                api_path("list_events"),
+                headers=acme,
+                json=event(occurred_at="2026-11-21T11:30:00+02:00"),
             )
         ).json()
         assert body["occurred_at"] == "2026-11-21T09:30:00.000000Z"
@@ -77,7 +96,7 @@ class TestRecordOne:
     ) -> None:
         body = (
             await client.post(
-                "/api/v1/audits",
+                api_path("list_events"),
                 headers=acme,
                 json=event(
                     ip_address="2001:DB8::1",
@@ -162,7 +181,7 @@ class TestValidation:
         overrides: dict[str, Any],
         loc: list[Any],
     ) -> None:
-        response = await client.post("/api/v1/audits", headers=acme, json=event(**overrides))
+        response = await client.post(api_path("list_events"), headers=acme, json=event(**overrides))
         body = assert_problem(response, 422, "validation_error")
         assert loc in [error["loc"] for error in body["errors"]], body["errors"]
         assert await count_events(engine) == 0
@@ -176,7 +195,7 @@ class TestValidation:
             node["n"] = {}
             node = node["n"]
         assert (
-            await client.post("/api/v1/audits", headers=acme, json=event(details=deep))
+            await client.post(api_path("list_events"), headers=acme, json=event(details=deep))
         ).status_code == 201
 
     async def test_nan_is_refused(self, client: httpx.AsyncClient, acme: dict[str, str]) -> None:
@@ -184,7 +203,9 @@ class TestValidation:
             '{"action_type": "other", "entity_type": "t", "entity_id": "i", "details": {"x": NaN}}'
         )
         response = await client.post(
-            "/api/v1/audits", headers={**acme, "content-type": "application/json"}, content=raw
+            api_path("list_events"),
+            headers={**acme, "content-type": "application/json"},
+            content=raw,
         )
         assert response.status_code == 422
 
@@ -194,7 +215,7 @@ class TestBatch:
         self, client: httpx.AsyncClient, acme: dict[str, str]
     ) -> None:
         response = await client.post(
-            "/api/v1/audits/batch",
+            api_path("record_batch"),
             headers=acme,
             json={"events": [event(entity_id=f"r{i}") for i in range(5)]},
         )
@@ -212,7 +233,9 @@ class TestBatch:
     ) -> None:
         events = [event(entity_id=f"r{i}") for i in range(1000)]
         events[bad_index] = event(entity_type="")
-        response = await client.post("/api/v1/audits/batch", headers=acme, json={"events": events})
+        response = await client.post(
+            api_path("record_batch"), headers=acme, json={"events": events}
+        )
         body = assert_problem(response, 422, "validation_error")
         assert [error["loc"] for error in body["errors"]] == [
             ["body", "events", bad_index, "entity_type"]
@@ -226,7 +249,7 @@ class TestBatch:
         self, client: httpx.AsyncClient, acme: dict[str, str], events: list[Any], loc: list[Any]
     ) -> None:
         body = assert_problem(
-            await client.post("/api/v1/audits/batch", headers=acme, json={"events": events}),
+            await client.post(api_path("record_batch"), headers=acme, json={"events": events}),
             422,
             "validation_error",
         )
@@ -236,16 +259,18 @@ class TestBatch:
         self, client: httpx.AsyncClient, acme: dict[str, str]
     ) -> None:
         events = [event(details={"pad": "x" * 2000}) for _ in range(600)]  # ~1.3 MiB
-        response = await client.post("/api/v1/audits/batch", headers=acme, json={"events": events})
+        response = await client.post(
+            api_path("record_batch"), headers=acme, json={"events": events}
+        )
         assert response.status_code == 201
         too_big = await client.post(
-            "/api/v1/audits",
+            api_path("list_events"),
             headers=acme,
             json=event(details={"pad": "x" * 60000}, user_agent="u"),
         )
         assert too_big.status_code == 201  # 60 KB is fine for one event
         huge = await client.post(
-            "/api/v1/audits",
+            api_path("list_events"),
             headers={**acme, "content-type": "application/json"},
             content=b"{" + b" " * (1024 * 1024 + 1) + b"}",
         )
@@ -257,8 +282,8 @@ class TestIdempotency:
         self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
     ) -> None:
         headers = {**acme, "Idempotency-Key": "order-1"}
-        first = await client.post("/api/v1/audits", headers=headers, json=event())
-        again = await client.post("/api/v1/audits", headers=headers, json=event())
+        first = await client.post(api_path("list_events"), headers=headers, json=event())
+        again = await client.post(api_path("list_events"), headers=headers, json=event())
         assert first.status_code == again.status_code == 201
         assert "idempotent-replayed" not in first.headers
         assert again.headers["idempotent-replayed"] == "true"
@@ -271,10 +296,10 @@ class TestIdempotency:
     ) -> None:
         headers = {**acme, "Idempotency-Key": "order-2"}
         assert (
-            await client.post("/api/v1/audits", headers=headers, json=event())
+            await client.post(api_path("list_events"), headers=headers, json=event())
         ).status_code == 201
         response = await client.post(
-            "/api/v1/audits", headers=headers, json=event(entity_id="other")
+            api_path("list_events"), headers=headers, json=event(entity_id="other")
         )
         assert_problem(response, 422, "idempotency_key_reused")
         assert await count_events(engine) == 1
@@ -288,7 +313,9 @@ class TestIdempotency:
     ) -> None:
         for headers in (acme, globex):
             response = await client.post(
-                "/api/v1/audits", headers={**headers, "Idempotency-Key": "shared"}, json=event()
+                api_path("list_events"),
+                headers={**headers, "Idempotency-Key": "shared"},
+                json=event(),
             )
             assert response.status_code == 201
             assert "idempotent-replayed" not in response.headers
@@ -299,8 +326,8 @@ class TestIdempotency:
     ) -> None:
         headers = {**acme, "Idempotency-Key": "batch-1"}
         body = {"events": [event(entity_id="a"), event(entity_id="b")]}
-        first = await client.post("/api/v1/audits/batch", headers=headers, json=body)
-        again = await client.post("/api/v1/audits/batch", headers=headers, json=body)
+        first = await client.post(api_path("record_batch"), headers=headers, json=body)
+        again = await client.post(api_path("record_batch"), headers=headers, json=body)
         assert again.headers["idempotent-replayed"] == "true"
         assert again.json() == first.json()
         assert await count_events(engine) == 2
@@ -310,10 +337,10 @@ class TestIdempotency:
     ) -> None:
         headers = {**acme, "Idempotency-Key": "retry-after-fix"}
         assert (
-            await client.post("/api/v1/audits", headers=headers, json=event(entity_type=""))
+            await client.post(api_path("list_events"), headers=headers, json=event(entity_type=""))
         ).status_code == 422
         assert (
-            await client.post("/api/v1/audits", headers=headers, json=event())
+            await client.post(api_path("list_events"), headers=headers, json=event())
         ).status_code == 201
 
     async def test_eight_parallel_retries_write_one_event(
@@ -321,7 +348,7 @@ class TestIdempotency:
     ) -> None:
         headers = {**acme, "Idempotency-Key": "parallel"}
         responses = await asyncio.gather(
-            *(client.post("/api/v1/audits", headers=headers, json=event()) for _ in range(8))
+            *(client.post(api_path("list_events"), headers=headers, json=event()) for _ in range(8))
         )
         statuses = sorted(response.status_code for response in responses)
         assert set(statuses) <= {201, 409}, statuses
@@ -333,7 +360,7 @@ class TestIdempotency:
         assert len(ids) == 1
         assert await count_events(engine) == 1
         # Once the first finished, a retry replays it.
-        replay = await client.post("/api/v1/audits", headers=headers, json=event())
+        replay = await client.post(api_path("list_events"), headers=headers, json=event())
         assert replay.json()["id"] in ids
 
     async def test_a_claim_dies_with_its_connection(
@@ -352,14 +379,14 @@ class TestIdempotency:
                 text("SELECT pg_advisory_lock(:id)"),
                 {"id": lock_id("acme", "held-elsewhere")},
             )
-            busy = await client.post("/api/v1/audits", headers=headers, json=event())
+            busy = await client.post(api_path("list_events"), headers=headers, json=event())
             assert_problem(busy, 409, "idempotency_key_in_flight")
         finally:
             await holder.close()
         await engine.dispose()  # closes the holder's connection: PostgreSQL drops its locks
         assert await count_events(engine) == 0
 
-        written = await client.post("/api/v1/audits", headers=headers, json=event())
+        written = await client.post(api_path("list_events"), headers=headers, json=event())
         assert written.status_code == 201
         assert "idempotent-replayed" not in written.headers
         assert await count_events(engine) == 1
@@ -368,13 +395,15 @@ class TestIdempotency:
         self, client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine
     ) -> None:
         headers = {**acme, "Idempotency-Key": "old"}
-        first = await client.post("/api/v1/audits", headers=headers, json=event())
+        first = await client.post(api_path("list_events"), headers=headers, json=event())
         async with engine.begin() as connection:
             await connection.execute(
                 text("UPDATE idempotency_record SET expires_at = now() - interval '1 second'")
             )
 
-        again = await client.post("/api/v1/audits", headers=headers, json=event(entity_id="x"))
+        again = await client.post(
+            api_path("list_events"), headers=headers, json=event(entity_id="x")
+        )
 
         assert again.status_code == 201
         assert "idempotent-replayed" not in again.headers
@@ -386,7 +415,7 @@ class TestIdempotency:
         self, client: httpx.AsyncClient, acme: dict[str, str], key: str
     ) -> None:
         response = await client.post(
-            "/api/v1/audits", headers={**acme, "Idempotency-Key": key}, json=event()
+            api_path("list_events"), headers={**acme, "Idempotency-Key": key}, json=event()
         )
         body = assert_problem(response, 422, "validation_error")
         assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
@@ -397,21 +426,24 @@ class TestTenants:
         self, client: httpx.AsyncClient, admin: dict[str, str]
     ) -> None:
         assert_problem(
-            await client.post("/api/v1/audits", headers=admin, json=event()),
+            await client.post(api_path("list_events"), headers=admin, json=event()),
             422,
             "validation_error",
         )
         by_query = await client.post(
-            "/api/v1/audits", headers=admin, params={"tenant": "initech"}, json=event()
+            api_path("list_events"), headers=admin, params={"tenant": "initech"}, json=event()
         )
         assert by_query.json()["tenant"] == "initech"
         by_body = await client.post(
-            "/api/v1/audits", headers=admin, json={**event(), "tenant": "initech"}
+            api_path("list_events"), headers=admin, json={**event(), "tenant": "initech"}
         )
         assert by_body.json()["tenant"] == "initech"
         assert by_body.json()["seq"] == 2
         disagree = await client.post(
-            "/api/v1/audits", headers=admin, params={"tenant": "a"}, json={**event(), "tenant": "b"}
+            api_path("list_events"),
+            headers=admin,
+            params={"tenant": "a"},
+            json={**event(), "tenant": "b"},
         )
         assert_problem(disagree, 422, "validation_error")
 
@@ -420,15 +452,15 @@ class TestTenants:
     ) -> None:
         for kwargs in ({"params": {"tenant": "globex"}}, {}):
             body = {**event(), "tenant": "globex"} if not kwargs else event()
-            response = await client.post("/api/v1/audits", headers=acme, json=body, **kwargs)  # type: ignore[arg-type]
+            response = await client.post(api_path("list_events"), headers=acme, json=body, **kwargs)  # type: ignore[arg-type]
             assert_problem(response, 404, "not_found")
         assert await count_events(engine) == 0
 
     async def test_chains_are_per_tenant(
         self, client: httpx.AsyncClient, acme: dict[str, str], globex: dict[str, str]
     ) -> None:
-        a = (await client.post("/api/v1/audits", headers=acme, json=event())).json()
-        g = (await client.post("/api/v1/audits", headers=globex, json=event())).json()
+        a = (await client.post(api_path("list_events"), headers=acme, json=event())).json()
+        g = (await client.post(api_path("list_events"), headers=globex, json=event())).json()
         assert a["seq"] == g["seq"] == 1
         assert a["prev_hash"] == g["prev_hash"] == "0" * 64
 
@@ -444,9 +476,13 @@ class TestTenants:
             )
         )
         assert_problem(
-            await client.post("/api/v1/audits", headers=reader, json=event()), 403, "forbidden"
+            await client.post(api_path("list_events"), headers=reader, json=event()),
+            403,
+            "forbidden",
         )
-        assert (await client.get("/api/v1/audits", headers=reader)).status_code == 200
+        assert (await client.get(api_path("list_events"), headers=reader)).status_code == 200
         assert_problem(
-            await client.delete(f"/api/v1/audits/{uuid.uuid4()}", headers=reader), 403, "forbidden"
+            await client.delete(api_path("get_event", event_id=uuid.uuid4()), headers=reader),
+            403,
+            "forbidden",
         )

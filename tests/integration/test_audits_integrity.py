@@ -14,12 +14,13 @@ from src.main import create_app
 from tests.support.api import post, post_many
 from tests.support.clients import app_client
 from tests.support.events import at, event
+from tests.support.paths import api_path
 
 
 async def verify(
     client: httpx.AsyncClient, headers: dict[str, str], **params: Any
 ) -> dict[str, Any]:
-    response = await client.get("/api/v1/audits/integrity/verify", headers=headers, params=params)
+    response = await client.get(api_path("verify_chain"), headers=headers, params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -43,12 +44,12 @@ class TestConcurrency:
                     if (number + round_) % 2:
                         batch = [event(entity_id=f"w{number}-{round_}-{i}") for i in range(5)]
                         response = await http.post(
-                            "/api/v1/audits/batch", headers=acme, json={"events": batch}
+                            api_path("record_batch"), headers=acme, json={"events": batch}
                         )
                         written += 5
                     else:
                         response = await http.post(
-                            "/api/v1/audits",
+                            api_path("list_events"),
                             headers=acme,
                             json=event(entity_id=f"w{number}-{round_}"),
                         )
@@ -77,9 +78,9 @@ class TestConcurrency:
             "head_seq": total,
             "head_hash": result["head_hash"],
         }
-        newest = (await client.get("/api/v1/audits", headers=acme, params={"limit": 50})).json()[
-            "items"
-        ]
+        newest = (
+            await client.get(api_path("list_events"), headers=acme, params={"limit": 50})
+        ).json()["items"]
         assert result["head_hash"] in {item["hash"] for item in newest}
 
     async def test_batches_are_contiguous(
@@ -87,7 +88,7 @@ class TestConcurrency:
     ) -> None:
         async def batch(tag: str) -> list[int]:
             response = await client.post(
-                "/api/v1/audits/batch",
+                api_path("record_batch"),
                 headers=acme,
                 json={"events": [event(entity_id=f"{tag}{i}") for i in range(50)]},
             )
@@ -233,7 +234,7 @@ class TestTamperEvidence:
         chain: list[dict[str, Any]],
     ) -> None:
         assert (
-            await client.delete(f"/api/v1/audits/{chain[3]['id']}", headers=acme)
+            await client.delete(api_path("get_event", event_id=chain[3]["id"]), headers=acme)
         ).status_code == 204
         assert (await verify(client, acme))["valid"] is True
         await self.tamper(
@@ -247,7 +248,7 @@ class TestTamperEvidence:
         self, client: httpx.AsyncClient, acme: dict[str, str]
     ) -> None:
         response = await client.get(
-            "/api/v1/audits/integrity/verify", headers=acme, params={"from_seq": 2**63}
+            api_path("verify_chain"), headers=acme, params={"from_seq": 2**63}
         )
         assert response.status_code == 422
 
@@ -271,9 +272,9 @@ class TestTamperEvidence:
         pending = await post(client, acme, status="pending")
         other = await post(client, acme)
         await client.patch(
-            f"/api/v1/audits/{pending['id']}", headers=acme, json={"status": "failure"}
+            api_path("get_event", event_id=pending["id"]), headers=acme, json={"status": "failure"}
         )
-        await client.delete(f"/api/v1/audits/{other['id']}", headers=acme)
+        await client.delete(api_path("get_event", event_id=other["id"]), headers=acme)
         result = await verify(client, acme)
         assert result["valid"] is True
         assert result["checked"] == 4

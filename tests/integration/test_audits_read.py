@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.api import post, post_many
 from tests.support.events import at, event
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
 
@@ -23,7 +24,7 @@ async def all_pages(
     cursor = None
     while True:
         query = {**params, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/api/v1/audits", headers=headers, params=query)).json()
+        page = (await client.get(api_path("list_events"), headers=headers, params=query)).json()
         items.extend(page["items"])
         cursor = page["next_cursor"]
         if cursor is None:
@@ -35,17 +36,18 @@ class TestGet:
         self, client: httpx.AsyncClient, acme: dict[str, str]
     ) -> None:
         created = await post(client, acme)
-        response = await client.get(f"/api/v1/audits/{created['id']}", headers=acme)
+        response = await client.get(api_path("get_event", event_id=created["id"]), headers=acme)
         assert response.status_code == 200
         assert response.json() == created
         etag = response.headers["etag"]
         cached = await client.get(
-            f"/api/v1/audits/{created['id']}", headers={**acme, "If-None-Match": etag}
+            api_path("get_event", event_id=created["id"]), headers={**acme, "If-None-Match": etag}
         )
         assert cached.status_code == 304
         assert cached.content == b""
         stale = await client.get(
-            f"/api/v1/audits/{created['id']}", headers={**acme, "If-None-Match": '"other"'}
+            api_path("get_event", event_id=created["id"]),
+            headers={**acme, "If-None-Match": '"other"'},
         )
         assert stale.status_code == 200
 
@@ -54,19 +56,21 @@ class TestGet:
     ) -> None:
         created = await post(client, acme)
         assert_problem(
-            await client.get(f"/api/v1/audits/{uuid.uuid4()}", headers=acme), 404, "not_found"
+            await client.get(api_path("get_event", event_id=uuid.uuid4()), headers=acme),
+            404,
+            "not_found",
         )
         body = assert_problem(
             await client.get("/api/v1/audits/not-a-uuid", headers=acme), 422, "validation_error"
         )
         assert body["errors"][0]["loc"] == ["path", "event_id"]
         # Another tenant's event is exactly as absent as a missing one.
-        foreign = await client.get(f"/api/v1/audits/{created['id']}", headers=globex)
-        missing = await client.get(f"/api/v1/audits/{uuid.uuid4()}", headers=globex)
+        foreign = await client.get(api_path("get_event", event_id=created["id"]), headers=globex)
+        missing = await client.get(api_path("get_event", event_id=uuid.uuid4()), headers=globex)
         assert_problem(foreign, 404, "not_found")
         assert foreign.json()["detail"] == missing.json()["detail"]
         named = await client.get(
-            f"/api/v1/audits/{created['id']}", headers=globex, params={"tenant": "acme"}
+            api_path("get_event", event_id=created["id"]), headers=globex, params={"tenant": "acme"}
         )
         assert_problem(named, 404, "not_found")
 
@@ -128,14 +132,14 @@ class TestList:
     async def _ids(
         self, client: httpx.AsyncClient, headers: dict[str, str], **params: Any
     ) -> list[str]:
-        response = await client.get("/api/v1/audits", headers=headers, params=params)
+        response = await client.get(api_path("list_events"), headers=headers, params=params)
         assert response.status_code == 200, response.text
         return [item["entity_id"] for item in response.json()["items"]]
 
     async def test_default_is_newest_first(
         self, client: httpx.AsyncClient, acme: dict[str, str], seeded: list[dict[str, Any]]
     ) -> None:
-        page = (await client.get("/api/v1/audits", headers=acme)).json()
+        page = (await client.get(api_path("list_events"), headers=acme)).json()
         assert page["limit"] == 20
         assert page["next_cursor"] is None
         assert [item["entity_id"] for item in page["items"]] == [
@@ -217,7 +221,7 @@ class TestList:
         self, client: httpx.AsyncClient, acme: dict[str, str], q: str, term: str
     ) -> None:
         body = assert_problem(
-            await client.get("/api/v1/audits", headers=acme, params={"q": q}),
+            await client.get(api_path("list_events"), headers=acme, params={"q": q}),
             422,
             "validation_error",
         )
@@ -246,7 +250,9 @@ class TestList:
         loc: list[Any],
     ) -> None:
         body = assert_problem(
-            await client.get("/api/v1/audits", headers=acme, params=params), 422, "validation_error"
+            await client.get(api_path("list_events"), headers=acme, params=params),
+            422,
+            "validation_error",
         )
         assert loc in [error["loc"] for error in body["errors"]]
 
@@ -257,24 +263,26 @@ class TestList:
         globex: dict[str, str],
         seeded: list[dict[str, Any]],
     ) -> None:
-        cursor = (await client.get("/api/v1/audits", headers=acme, params={"limit": 2})).json()[
-            "next_cursor"
-        ]
+        cursor = (
+            await client.get(api_path("list_events"), headers=acme, params={"limit": 2})
+        ).json()["next_cursor"]
         assert cursor
         assert_problem(
             await client.get(
-                "/api/v1/audits", headers=acme, params={"cursor": cursor, "order": "asc"}
+                api_path("list_events"), headers=acme, params={"cursor": cursor, "order": "asc"}
             ),
             400,
             "invalid_cursor",
         )
         assert_problem(
-            await client.get("/api/v1/audits", headers=globex, params={"cursor": cursor}),
+            await client.get(api_path("list_events"), headers=globex, params={"cursor": cursor}),
             400,
             "invalid_cursor",
         )
         assert_problem(
-            await client.get("/api/v1/audits", headers=acme, params={"cursor": cursor[:-2] + "AA"}),
+            await client.get(
+                api_path("list_events"), headers=acme, params={"cursor": cursor[:-2] + "AA"}
+            ),
             400,
             "invalid_cursor",
         )
@@ -283,25 +291,23 @@ class TestList:
         self, client: httpx.AsyncClient, acme: dict[str, str], seeded: list[dict[str, Any]]
     ) -> None:
         page = (
-            await client.get("/api/v1/audits", headers=acme, params={"tenant": "globex"})
+            await client.get(api_path("list_events"), headers=acme, params={"tenant": "globex"})
         ).json()
         assert page["items"] == []
         stats = (
             await client.get(
-                "/api/v1/audits/stats",
+                api_path("event_stats"),
                 headers=acme,
                 params={"tenant": "globex", "group_by": "status"},
             )
         ).json()
         assert stats == {"buckets": []}
         export = await client.get(
-            "/api/v1/audits/export", headers=acme, params={"tenant": "globex"}
+            api_path("export_events"), headers=acme, params={"tenant": "globex"}
         )
         assert export.text == ""
         verify = (
-            await client.get(
-                "/api/v1/audits/integrity/verify", headers=acme, params={"tenant": "globex"}
-            )
+            await client.get(api_path("verify_chain"), headers=acme, params={"tenant": "globex"})
         ).json()
         assert verify["checked"] == 0
         assert verify["head_seq"] == 0
@@ -309,13 +315,15 @@ class TestList:
     async def test_admin_reads_any_tenant_by_name(
         self, client: httpx.AsyncClient, admin: dict[str, str], seeded: list[dict[str, Any]]
     ) -> None:
-        assert_problem(await client.get("/api/v1/audits", headers=admin), 422, "validation_error")
+        assert_problem(
+            await client.get(api_path("list_events"), headers=admin), 422, "validation_error"
+        )
         acme_page = (
-            await client.get("/api/v1/audits", headers=admin, params={"tenant": "acme"})
+            await client.get(api_path("list_events"), headers=admin, params={"tenant": "acme"})
         ).json()
         assert len(acme_page["items"]) == 5
         globex_page = (
-            await client.get("/api/v1/audits", headers=admin, params={"tenant": "globex"})
+            await client.get(api_path("list_events"), headers=admin, params={"tenant": "globex"})
         ).json()
         assert len(globex_page["items"]) == 1
 
@@ -343,7 +351,7 @@ class TestPaging:
         page_number = 0
         while True:
             params = {"limit": 7, "order": order, **({"cursor": cursor} if cursor else {})}
-            page = (await client.get("/api/v1/audits", headers=acme, params=params)).json()
+            page = (await client.get(api_path("list_events"), headers=acme, params=params)).json()
             seen.extend(item["id"] for item in page["items"])
             page_number += 1
             # New events arrive between pages: newer, older and in the middle of the range.
@@ -390,7 +398,7 @@ class TestSettle:
     ) -> None:
         pending = await post(client, acme, status="pending")
         response = await client.patch(
-            f"/api/v1/audits/{pending['id']}", headers=acme, json={"status": "success"}
+            api_path("get_event", event_id=pending["id"]), headers=acme, json={"status": "success"}
         )
         assert response.status_code == 200, response.text
         settled = response.json()
@@ -398,7 +406,9 @@ class TestSettle:
         assert settled["status_changed_at"] is not None
         assert settled["hash"] == pending["hash"]
         change = (
-            await client.get("/api/v1/audits", headers=acme, params={"entity_type": "audit_event"})
+            await client.get(
+                api_path("list_events"), headers=acme, params={"entity_type": "audit_event"}
+            )
         ).json()["items"]
         assert len(change) == 1
         assert change[0]["action_type"] == "update"
@@ -406,7 +416,7 @@ class TestSettle:
         assert change[0]["actor"] == {"id": str(acme_key.id), "type": "service", "name": None}
         assert change[0]["details"] == {"from": "pending", "to": "success"}
         again = await client.patch(
-            f"/api/v1/audits/{pending['id']}", headers=acme, json={"status": "failure"}
+            api_path("get_event", event_id=pending["id"]), headers=acme, json={"status": "failure"}
         )
         assert_problem(again, 409, "invalid_status_transition")
 
@@ -416,7 +426,7 @@ class TestSettle:
         done = await post(client, acme, status="success")
         assert_problem(
             await client.patch(
-                f"/api/v1/audits/{done['id']}", headers=acme, json={"status": "failure"}
+                api_path("get_event", event_id=done["id"]), headers=acme, json={"status": "failure"}
             ),
             409,
             "invalid_status_transition",
@@ -431,13 +441,15 @@ class TestSettle:
     ) -> None:
         pending = await post(client, acme, status="pending")
         assert_problem(
-            await client.patch(f"/api/v1/audits/{pending['id']}", headers=acme, json=body),
+            await client.patch(
+                api_path("get_event", event_id=pending["id"]), headers=acme, json=body
+            ),
             422,
             "validation_error",
         )
-        assert (await client.get(f"/api/v1/audits/{pending['id']}", headers=acme)).json()[
-            "status"
-        ] == "pending"
+        assert (
+            await client.get(api_path("get_event", event_id=pending["id"]), headers=acme)
+        ).json()["status"] == "pending"
 
     async def test_unknown_or_foreign_event_is_404(
         self, client: httpx.AsyncClient, acme: dict[str, str], globex: dict[str, str]
@@ -445,14 +457,18 @@ class TestSettle:
         pending = await post(client, acme, status="pending")
         assert_problem(
             await client.patch(
-                f"/api/v1/audits/{uuid.uuid4()}", headers=acme, json={"status": "success"}
+                api_path("get_event", event_id=uuid.uuid4()),
+                headers=acme,
+                json={"status": "success"},
             ),
             404,
             "not_found",
         )
         assert_problem(
             await client.patch(
-                f"/api/v1/audits/{pending['id']}", headers=globex, json={"status": "success"}
+                api_path("get_event", event_id=pending["id"]),
+                headers=globex,
+                json={"status": "success"},
             ),
             404,
             "not_found",
@@ -466,28 +482,36 @@ class TestErase:
         victim = await post(client, acme, occurred_at=at(1))
         await post(client, acme, occurred_at=at(2))
         assert (
-            await client.delete(f"/api/v1/audits/{victim['id']}", headers=acme)
+            await client.delete(api_path("get_event", event_id=victim["id"]), headers=acme)
         ).status_code == 204
         assert_problem(
-            await client.get(f"/api/v1/audits/{victim['id']}", headers=acme), 410, "event_erased"
+            await client.get(api_path("get_event", event_id=victim["id"]), headers=acme),
+            410,
+            "event_erased",
         )
         assert_problem(
-            await client.delete(f"/api/v1/audits/{victim['id']}", headers=acme), 410, "event_erased"
+            await client.delete(api_path("get_event", event_id=victim["id"]), headers=acme),
+            410,
+            "event_erased",
         )
         assert_problem(
             await client.patch(
-                f"/api/v1/audits/{victim['id']}", headers=acme, json={"status": "success"}
+                api_path("get_event", event_id=victim["id"]),
+                headers=acme,
+                json={"status": "success"},
             ),
             410,
             "event_erased",
         )
         listed = [
             item["id"]
-            for item in (await client.get("/api/v1/audits", headers=acme)).json()["items"]
+            for item in (await client.get(api_path("list_events"), headers=acme)).json()["items"]
         ]
         assert victim["id"] not in listed
         with_erased = (
-            await client.get("/api/v1/audits", headers=acme, params={"include_erased": "true"})
+            await client.get(
+                api_path("list_events"), headers=acme, params={"include_erased": "true"}
+            )
         ).json()["items"]
         erased = next(item for item in with_erased if item["id"] == victim["id"])
         assert erased["erased_at"] is not None
@@ -499,9 +523,9 @@ class TestErase:
         record = next(item for item in with_erased if item["entity_type"] == "audit_event")
         assert record["action_type"] == "delete"
         assert record["entity_id"] == victim["id"]
-        export = (await client.get("/api/v1/audits/export", headers=acme)).text
+        export = (await client.get(api_path("export_events"), headers=acme)).text
         assert victim["id"] not in [json.loads(line)["id"] for line in export.splitlines()]
-        verify = (await client.get("/api/v1/audits/integrity/verify", headers=acme)).json()
+        verify = (await client.get(api_path("verify_chain"), headers=acme)).json()
         assert verify["valid"] is True, verify
         assert verify["checked"] == 3
 
@@ -523,7 +547,7 @@ class TestErase:
             details={"note": secrets_in_payload[3]},
         )
         assert (
-            await client.delete(f"/api/v1/audits/{victim['id']}", headers=acme)
+            await client.delete(api_path("get_event", event_id=victim["id"]), headers=acme)
         ).status_code == 204
         async with engine.connect() as connection:
             tables = (
@@ -546,7 +570,7 @@ class TestErase:
                         assert secret not in row, (table, secret)
         # An idempotent replay after erasure shows the erased event, not the old payload.
         replay = await client.post(
-            "/api/v1/audits",
+            api_path("list_events"),
             headers={**acme, "Idempotency-Key": "erase-me"},
             json=event(
                 actor={"id": "user_9", "type": "user", "name": secrets_in_payload[0]},
@@ -574,7 +598,9 @@ class TestErase:
         )
         victim = await post(client, acme)
         assert_problem(
-            await client.delete(f"/api/v1/audits/{victim['id']}", headers=writer), 403, "forbidden"
+            await client.delete(api_path("get_event", event_id=victim["id"]), headers=writer),
+            403,
+            "forbidden",
         )
 
 
@@ -586,7 +612,7 @@ class TestExport:
             client, acme, [event(entity_id=f"e{i}", occurred_at=at(i)) for i in range(30)]
         )
         response = await client.get(
-            "/api/v1/audits/export", headers=acme, params={"order": "asc", "format": "ndjson"}
+            api_path("export_events"), headers=acme, params={"order": "asc", "format": "ndjson"}
         )
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/x-ndjson")
@@ -597,7 +623,7 @@ class TestExport:
         lines = [json.loads(line) for line in response.text.splitlines()]
         assert lines == created
         filtered = await client.get(
-            "/api/v1/audits/export", headers=acme, params={"q": "entity_id:e7"}
+            api_path("export_events"), headers=acme, params={"q": "entity_id:e7"}
         )
         assert [json.loads(line)["entity_id"] for line in filtered.text.splitlines()] == ["e7"]
 
@@ -607,7 +633,7 @@ class TestExport:
         created = await post(client, acme, details={"reason": 'cleanup, "quoted"'})
         await post(client, acme, actor=None, details=None)
         response = await client.get(
-            "/api/v1/audits/export", headers=acme, params={"format": "csv", "order": "asc"}
+            api_path("export_events"), headers=acme, params={"format": "csv", "order": "asc"}
         )
         assert response.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -626,7 +652,7 @@ class TestExport:
         created = await post_many(
             client, acme, [event(entity_id=f"e{i}", occurred_at=at(i % 7)) for i in range(2_500)]
         )
-        exported = await client.get("/api/v1/audits/export", headers=acme)
+        exported = await client.get(api_path("export_events"), headers=acme)
         ids = [json.loads(line)["id"] for line in exported.text.splitlines()]
         assert len(ids) == 2_500
         assert set(ids) == {item["id"] for item in created}
@@ -650,7 +676,7 @@ class TestStats:
         )
         stats = (
             await client.get(
-                "/api/v1/audits/stats",
+                api_path("event_stats"),
                 headers=acme,
                 params={"group_by": "action_type", "interval": "day"},
             )
@@ -662,7 +688,7 @@ class TestStats:
         assert totals == {"create": 30, "delete": 30, "login": 30}
         hourly = (
             await client.get(
-                "/api/v1/audits/stats",
+                api_path("event_stats"),
                 headers=acme,
                 params={"group_by": "status", "interval": "hour", "q": "action_type:login"},
             )
@@ -673,7 +699,7 @@ class TestStats:
         listed = await all_pages(client, acme, q="action_type:login status:failure", limit=50)
         assert failures == len(listed) == 6
         by_actor = (
-            await client.get("/api/v1/audits/stats", headers=acme, params={"group_by": "actor_id"})
+            await client.get(api_path("event_stats"), headers=acme, params={"group_by": "actor_id"})
         ).json()
         assert sum(bucket["count"] for bucket in by_actor["buckets"]) == 90
 
@@ -681,10 +707,10 @@ class TestStats:
         self, client: httpx.AsyncClient, acme: dict[str, str]
     ) -> None:
         assert_problem(
-            await client.get("/api/v1/audits/stats", headers=acme), 422, "validation_error"
+            await client.get(api_path("event_stats"), headers=acme), 422, "validation_error"
         )
         assert_problem(
-            await client.get("/api/v1/audits/stats", headers=acme, params={"group_by": "ip"}),
+            await client.get(api_path("event_stats"), headers=acme, params={"group_by": "ip"}),
             422,
             "validation_error",
         )

@@ -128,14 +128,14 @@ class TestBodyLimit:
     async def test_body_over_the_limit_is_413_problem(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
-        add_probe_routes(app)
+        add_probe_routes(app, max_body_bytes=64)
         response = await client.post("/_probe/echo", json={"text": "x" * 100})
         assert_problem(response, 413, "payload_too_large")
 
     async def test_streamed_body_without_length_is_counted(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
-        add_probe_routes(app)
+        add_probe_routes(app, max_body_bytes=64)
 
         async def chunks():  # type: ignore[no-untyped-def]
             for _ in range(10):
@@ -149,7 +149,7 @@ class TestBodyLimit:
     async def test_body_within_the_limit_passes(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
-        add_probe_routes(app)
+        add_probe_routes(app, max_body_bytes=64)
         response = await client.post("/_probe/echo", json={"text": "short"})
         assert response.status_code == 200
         assert response.json() == {"text": "short", "count": 1}

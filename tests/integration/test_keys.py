@@ -18,6 +18,7 @@ from src.main import API_PREFIX, create_app
 from tests.support.clients import app_client
 from tests.support.keys import bearer, make_key
 from tests.support.logs import captured_logs
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
 KEY_FORMAT = re.compile(r"tm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
@@ -59,7 +60,7 @@ class TestAuthentication:
     async def test_bad_keys_are_401(
         self, app: FastAPI, client: httpx.AsyncClient, authorization: str
     ) -> None:
-        response = await client.get("/api/v1/keys", headers={"Authorization": authorization})
+        response = await client.get(api_path("list_keys"), headers={"Authorization": authorization})
         assert_problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "Bearer"
 
@@ -68,7 +69,7 @@ class TestAuthentication:
     ) -> None:
         forged = admin_key.key[:-4] + ("AAAA" if not admin_key.key.endswith("AAAA") else "BBBB")
         assert_problem(
-            await client.get("/api/v1/keys", headers=bearer(forged)), 401, "unauthorized"
+            await client.get(api_path("list_keys"), headers=bearer(forged)), 401, "unauthorized"
         )
 
     async def test_secret_is_compared_in_constant_time(
@@ -82,7 +83,7 @@ class TestAuthentication:
             return real(a, b)
 
         monkeypatch.setattr(auth_service.hmac, "compare_digest", spy)
-        assert (await client.get("/api/v1/keys", headers=admin)).status_code == 200
+        assert (await client.get(api_path("list_keys"), headers=admin)).status_code == 200
         assert len(calls) == 1
         assert len(calls[0][0]) == len(calls[0][1]) == 32
 
@@ -119,10 +120,10 @@ class TestAuthentication:
                 return value
 
         assert await last_used() is None
-        await client.get("/api/v1/keys", headers=admin)
+        await client.get(api_path("list_keys"), headers=admin)
         first = await last_used()
         assert first is not None
-        await client.get("/api/v1/keys", headers=admin)
+        await client.get(api_path("list_keys"), headers=admin)
         assert await last_used() == first  # within the minute: no write
 
         long_ago = datetime.now(UTC) - timedelta(hours=1)
@@ -131,7 +132,7 @@ class TestAuthentication:
                 text("UPDATE api_key SET last_used_at = :t WHERE id = :id"),
                 {"t": long_ago, "id": admin_key.id},
             )
-        await client.get("/api/v1/keys", headers=admin)
+        await client.get(api_path("list_keys"), headers=admin)
         refreshed = await last_used()
         assert refreshed is not None
         assert refreshed > long_ago + timedelta(minutes=59)
@@ -142,7 +143,7 @@ class TestCreateKey:
         self, client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine
     ) -> None:
         response = await client.post(
-            "/api/v1/keys",
+            api_path("list_keys"),
             headers=admin,
             json={"tenant": "acme", "scopes": ["audits:write", "audits:read"], "name": "billing"},
         )
@@ -160,16 +161,20 @@ class TestCreateKey:
                 == 1
             )
         # The new key authenticates (403 on an admin route, not 401).
-        assert (await client.get("/api/v1/keys", headers=bearer(body["key"]))).status_code == 403
+        assert (
+            await client.get(api_path("list_keys"), headers=bearer(body["key"]))
+        ).status_code == 403
 
     async def test_admin_creates_another_admin_key(
         self, client: httpx.AsyncClient, admin: dict[str, str]
     ) -> None:
-        response = await client.post("/api/v1/keys", headers=admin, json={"scopes": ["admin"]})
+        response = await client.post(
+            api_path("list_keys"), headers=admin, json={"scopes": ["admin"]}
+        )
         assert response.status_code == 201
         assert response.json()["tenant"] is None
         assert (
-            await client.get("/api/v1/keys", headers=bearer(response.json()["key"]))
+            await client.get(api_path("list_keys"), headers=bearer(response.json()["key"]))
         ).status_code == 200
 
     async def test_two_keys_for_one_tenant_share_it(
@@ -177,7 +182,9 @@ class TestCreateKey:
     ) -> None:
         for _ in range(2):
             response = await client.post(
-                "/api/v1/keys", headers=admin, json={"tenant": "acme", "scopes": ["audits:read"]}
+                api_path("list_keys"),
+                headers=admin,
+                json={"tenant": "acme", "scopes": ["audits:read"]},
             )
             assert response.status_code == 201
 
@@ -209,7 +216,7 @@ class TestCreateKey:
         body: dict[str, object],
         loc: list[object],
     ) -> None:
-        response = await client.post("/api/v1/keys", headers=admin, json=body)
+        response = await client.post(api_path("list_keys"), headers=admin, json=body)
         problem = assert_problem(response, 422, "validation_error")
         assert any(error["loc"] == loc for error in problem["errors"]), problem["errors"]
         async with engine.connect() as connection:
@@ -221,7 +228,7 @@ class TestListKeys:
     async def test_lists_without_secrets(
         self, client: httpx.AsyncClient, admin: dict[str, str], admin_key: KeyCreated
     ) -> None:
-        response = await client.get("/api/v1/keys", headers=admin)
+        response = await client.get(api_path("list_keys"), headers=admin)
         assert response.status_code == 200
         page = response.json()
         assert page["limit"] == 50
@@ -256,7 +263,7 @@ class TestListKeys:
             params: dict[str, str | int] = {"limit": 2, "tenant": "acme"}
             if cursor:
                 params["cursor"] = cursor
-            page = (await client.get("/api/v1/keys", headers=admin, params=params)).json()
+            page = (await client.get(api_path("list_keys"), headers=admin, params=params)).json()
             seen.extend(item["id"] for item in page["items"])
             cursor = page["next_cursor"]
             if cursor is None:
@@ -273,21 +280,23 @@ class TestListKeys:
     ) -> None:
         await make_key(engine, settings.api_key_pepper, tenant="acme", scopes=[Scope.AUDITS_READ])
         await make_key(engine, settings.api_key_pepper, tenant="globex", scopes=[Scope.AUDITS_READ])
-        page = (await client.get("/api/v1/keys", headers=admin, params={"tenant": "globex"})).json()
+        page = (
+            await client.get(api_path("list_keys"), headers=admin, params={"tenant": "globex"})
+        ).json()
         assert [item["tenant"] for item in page["items"]] == ["globex"]
 
     @pytest.mark.parametrize("cursor", ["garbage", "eyJrIjoia2V5cyJ9.AAAA", "a.b.c", "%%%"])
     async def test_forged_cursor_is_400(
         self, client: httpx.AsyncClient, admin: dict[str, str], cursor: str
     ) -> None:
-        response = await client.get("/api/v1/keys", headers=admin, params={"cursor": cursor})
+        response = await client.get(api_path("list_keys"), headers=admin, params={"cursor": cursor})
         assert_problem(response, 400, "invalid_cursor")
 
     @pytest.mark.parametrize("limit", [0, 101, -1])
     async def test_limit_out_of_range_is_422(
         self, client: httpx.AsyncClient, admin: dict[str, str], limit: int
     ) -> None:
-        response = await client.get("/api/v1/keys", headers=admin, params={"limit": limit})
+        response = await client.get(api_path("list_keys"), headers=admin, params={"limit": limit})
         body = assert_problem(response, 422, "validation_error")
         assert body["errors"][0]["loc"] == ["query", "limit"]
 
@@ -301,14 +310,14 @@ class TestRevokeKey:
         settings: Settings,
     ) -> None:
         other = await make_key(engine, settings.api_key_pepper, name="to revoke")
-        assert (await client.get("/api/v1/keys", headers=bearer(other))).status_code == 200
-        response = await client.delete(f"/api/v1/keys/{other.id}", headers=admin)
+        assert (await client.get(api_path("list_keys"), headers=bearer(other))).status_code == 200
+        response = await client.delete(api_path("revoke_key", key_id=other.id), headers=admin)
         assert response.status_code == 204
         assert response.content == b""
-        revoked = await client.get("/api/v1/keys", headers=bearer(other))
+        revoked = await client.get(api_path("list_keys"), headers=bearer(other))
         body = assert_problem(revoked, 401, "unauthorized")
         assert "revoked" in str(body["detail"])
-        listed = (await client.get("/api/v1/keys", headers=admin)).json()["items"]
+        listed = (await client.get(api_path("list_keys"), headers=admin)).json()["items"]
         assert (
             next(item for item in listed if item["id"] == str(other.id))["revoked_at"] is not None
         )
@@ -323,11 +332,13 @@ class TestRevokeKey:
         other = await make_key(engine, settings.api_key_pepper)
         second_process = create_app(settings)  # another app on the same database, as another worker
         async with app_client(second_process, "http://worker-2") as worker:
-            assert (await worker.get("/api/v1/keys", headers=bearer(other))).status_code == 200
-            revoked = await client.delete(f"/api/v1/keys/{other.id}", headers=admin)
+            assert (
+                await worker.get(api_path("list_keys"), headers=bearer(other))
+            ).status_code == 200
+            revoked = await client.delete(api_path("revoke_key", key_id=other.id), headers=admin)
             assert revoked.status_code == 204
             assert_problem(
-                await worker.get("/api/v1/keys", headers=bearer(other)), 401, "unauthorized"
+                await worker.get(api_path("list_keys"), headers=bearer(other)), 401, "unauthorized"
             )
 
     async def test_revoking_twice_is_harmless(
@@ -338,14 +349,20 @@ class TestRevokeKey:
         settings: Settings,
     ) -> None:
         other = await make_key(engine, settings.api_key_pepper)
-        assert (await client.delete(f"/api/v1/keys/{other.id}", headers=admin)).status_code == 204
-        assert (await client.delete(f"/api/v1/keys/{other.id}", headers=admin)).status_code == 204
+        assert (
+            await client.delete(api_path("revoke_key", key_id=other.id), headers=admin)
+        ).status_code == 204
+        assert (
+            await client.delete(api_path("revoke_key", key_id=other.id), headers=admin)
+        ).status_code == 204
 
     async def test_unknown_key_is_404(
         self, client: httpx.AsyncClient, admin: dict[str, str]
     ) -> None:
         assert_problem(
-            await client.delete(f"/api/v1/keys/{uuid.uuid4()}", headers=admin), 404, "not_found"
+            await client.delete(api_path("revoke_key", key_id=uuid.uuid4()), headers=admin),
+            404,
+            "not_found",
         )
 
     async def test_malformed_id_is_422(
@@ -363,11 +380,13 @@ class TestSecretsStaySecret:
     ) -> None:
         created = (
             await client.post(
-                "/api/v1/keys", headers=admin, json={"tenant": "acme", "scopes": ["audits:read"]}
+                api_path("list_keys"),
+                headers=admin,
+                json={"tenant": "acme", "scopes": ["audits:read"]},
             )
         ).json()
         secret = created["key"].split("_", 2)[2]
-        await client.get("/api/v1/keys", headers=bearer(created["key"]))  # used once, too
+        await client.get(api_path("list_keys"), headers=bearer(created["key"]))  # used once, too
         async with engine.connect() as connection:
             tables = (
                 (
@@ -395,13 +414,13 @@ class TestSecretsStaySecret:
         with captured_logs() as stream:
             created = (
                 await client.post(
-                    "/api/v1/keys",
+                    api_path("list_keys"),
                     headers=admin,
                     json={"tenant": "acme", "scopes": ["audits:read"]},
                 )
             ).json()
-            await client.get("/api/v1/keys", headers=bearer(created["key"]))
-            await client.get("/api/v1/keys", headers=bearer(created["key"] + "x"))
+            await client.get(api_path("list_keys"), headers=bearer(created["key"]))
+            await client.get(api_path("list_keys"), headers=bearer(created["key"] + "x"))
         logged = stream.getvalue()
         assert "trailmark.access" in logged
         for secret in (
@@ -413,6 +432,6 @@ class TestSecretsStaySecret:
 
 
 async def test_405_lists_every_allowed_method(client: httpx.AsyncClient) -> None:
-    response = await client.put("/api/v1/keys")
+    response = await client.put(api_path("list_keys"))
     assert_problem(response, 405, "method_not_allowed")
     assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}

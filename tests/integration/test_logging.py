@@ -51,9 +51,9 @@ async def test_every_line_of_a_request_has_its_id(
     add_probe_routes(app)
     await client.get("/_probe/crash", headers={"X-Request-ID": "crash-log-2"})
     lines = _records(log_lines)
-    assert {line["logger"] for line in lines} >= {"src.exceptions", "trailmark.access"}
+    assert {line["logger"] for line in lines} >= {"src.http.middleware", "trailmark.access"}
     assert all(line["request_id"] == "crash-log-2" for line in lines)
-    crash = next(line for line in lines if line["logger"] == "src.exceptions")
+    crash = next(line for line in lines if line["logger"] == "src.http.middleware")
     assert "RuntimeError" in str(crash["exc_info"])
 
 

@@ -1,5 +1,7 @@
 import httpx
 
+from tests.support.paths import api_path
+
 
 async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
     await client.get("/healthz")
@@ -42,10 +44,12 @@ async def test_events_ingested_are_counted_once(
     from tests.support.events import event
 
     headers = {**acme, "Idempotency-Key": "metrics-1"}
-    await client.post("/api/v1/audits", headers=headers, json=event())
-    await client.post("/api/v1/audits", headers=headers, json=event())  # a replay writes nothing
+    await client.post(api_path("list_events"), headers=headers, json=event())
     await client.post(
-        "/api/v1/audits/batch", headers=acme, json={"events": [event(), event(), event()]}
+        api_path("list_events"), headers=headers, json=event()
+    )  # a replay writes nothing
+    await client.post(
+        api_path("record_batch"), headers=acme, json={"events": [event(), event(), event()]}
     )
     text = (await client.get("/metrics")).text
     assert 'trailmark_events_ingested_total{kind="single"} 1.0' in text

@@ -6,13 +6,14 @@ from typing import Any
 import httpx
 
 from tests.support.events import event
+from tests.support.paths import api_path
 
 
 async def post(
     client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any
 ) -> dict[str, Any]:
     """Record one event (the documented example with `overrides`); the stored event."""
-    response = await client.post("/api/v1/audits", headers=headers, json=event(**overrides))
+    response = await client.post(api_path("list_events"), headers=headers, json=event(**overrides))
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -31,7 +32,7 @@ async def post_many(
     items: list[dict[str, Any]] = []
     for start in range(0, len(events), 1000):
         response = await client.post(
-            "/api/v1/audits/batch", headers=headers, json={"events": events[start : start + 1000]}
+            api_path("record_batch"), headers=headers, json={"events": events[start : start + 1000]}
         )
         assert response.status_code == 201, response.text
         items.extend(response.json()["items"])

@@ -1,33 +1,31 @@
 """The test database: emptied between tests."""
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from src.devdb import connect
 
-from src.config import to_async_url
+_tables: dict[str, list[str]] = {}  # database URL -> its application tables
 
 
 async def truncate_all(url: str) -> None:
-    """Empty every application table (the schema and `alembic_version` stay)."""
-    engine = create_async_engine(to_async_url(url))
+    """Empty every application table (the schema and `alembic_version` stay).
+
+    DELETE rather than TRUNCATE: on tables of a few rows it is several times cheaper (TRUNCATE
+    gives each table new files), and one connection, one round trip, does it all. As a
+    superuser in `replica` mode, neither the append-only guard nor foreign keys fire, so the
+    order of the tables does not matter.
+    """
+    connection = await connect(url)
     try:
-        async with engine.begin() as connection:
-            tables = (
-                (
-                    await connection.execute(
-                        text(
-                            "SELECT quote_ident(tablename) FROM pg_tables "
-                            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                        )
-                    )
+        if url not in _tables:
+            _tables[url] = [
+                row[0]
+                for row in await connection.fetch(
+                    "SELECT quote_ident(tablename) FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
                 )
-                .scalars()
-                .all()
-            )
-            if tables:
-                # The append-only guard refuses TRUNCATE; tests bypass it (as a superuser).
-                await connection.execute(text("SET LOCAL session_replication_role = replica"))
-                await connection.execute(
-                    text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-                )
+            ]
+        statements = "".join(f"DELETE FROM {table};" for table in _tables[url])
+        await connection.execute(
+            f"BEGIN; SET LOCAL session_replication_role = replica; {statements} COMMIT;"
+        )
     finally:
-        await engine.dispose()
+        await connection.close()

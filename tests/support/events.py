@@ -4,7 +4,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from src.audits.schemas import EXAMPLE_EVENT_IN
+from src.audits.examples import EXAMPLE_EVENT_IN
 
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from src.devdb import connect
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
 # A request that gets no answer in this long counts as hung (the contract promises an answer).
@@ -54,7 +55,7 @@ async def assert_seq_gap_free(database_url: str, tenant: str) -> int:
 
 
 async def assert_chain_verifies(http: httpx.AsyncClient, headers: dict[str, str], n: int) -> None:
-    verification = await http.get("/api/v1/audits/integrity/verify", headers=headers)
+    verification = await http.get(api_path("verify_chain"), headers=headers)
     assert verification.status_code == 200, verification.text
     body = verification.json()
     assert body["valid"] is True, body

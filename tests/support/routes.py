@@ -4,7 +4,8 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from src.database import SessionDep
+from src.config import Settings
+from src.dependencies import SessionDep
 from src.exceptions import (
     Conflict,
     DomainError,
@@ -33,7 +34,9 @@ class Echo(BaseModel):
     count: int = 1
 
 
-def add_probe_routes(app: FastAPI) -> None:
+def add_probe_routes(
+    app: FastAPI, max_body_bytes: int = Settings.model_fields["max_body_bytes"].default
+) -> None:
     router = APIRouter(prefix="/_probe")
 
     @router.get("/raise/{status}")
@@ -59,4 +62,4 @@ def add_probe_routes(app: FastAPI) -> None:
         return {"padding": "x" * 10_000}
 
     # Like the API router: the configured body limit applies (streamed bodies are counted).
-    app.include_router(router, max_body_size=app.state.settings.max_body_bytes)
+    app.include_router(router, max_body_size=max_body_bytes)

@@ -7,10 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from src.auth.constants import Scope
-from src.auth.dependencies import TenantAccess, resolve_tenant
 from src.auth.exceptions import TenantRequired
-from src.auth.schemas import Principal
-from src.auth.service import hash_key, mint_key, parse_public_id
+from src.auth.schemas import Principal, TenantAccess
+from src.auth.service import hash_key, mint_key, parse_public_id, resolve_tenant
 
 
 def test_minted_keys_are_long_random_and_parseable() -> None:

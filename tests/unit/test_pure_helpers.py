@@ -4,10 +4,10 @@ import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from src.exceptions import is_database_unavailable
+from src.database import is_database_unavailable
 from src.health.service import ReadinessReport
+from src.http.middleware import UNMATCHED_ROUTE, route_template
 from src.logging import redact
-from src.middleware import UNMATCHED_ROUTE, route_template
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from src.audits.constants import ActionType, EventStatus
 from src.audits.exceptions import InvalidSearchQuery
-from src.audits.query import DetailsMatch, EventFilter, parse_search, to_search
+from src.audits.filters import DetailsMatch, EventFilter, parse_search, to_search
 
 
 def test_every_term_kind() -> None:

@@ -6,13 +6,14 @@ from typing import Any
 import httpx
 import pytest
 
-from src.audits.query import parse_search
+from src.audits.filters import parse_search
 from tests.support.ai import scripted_filter
 from tests.support.api import ago, record
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
-ASK = "/api/v1/audits/ask"
+ASK = api_path("ask")
 
 
 class TestAsk:
@@ -47,7 +48,7 @@ class TestAsk:
         assert body["model"] == "gpt-4o-mini"
         # `q` is the same filter in the search language: the list route returns the same page.
         assert parse_search(body["q"]).model_dump(mode="json") == body["filter"]
-        listed = await client.get("/api/v1/audits", headers=acme, params={"q": body["q"]})
+        listed = await client.get(api_path("list_events"), headers=acme, params={"q": body["q"]})
         assert listed.json()["items"] == body["items"]
 
     async def test_translation_sees_only_the_question_and_the_time(
@@ -80,7 +81,7 @@ class TestAsk:
 
         assert [item["id"] for item in body["items"]] == ids[:2]
         rest = await client.get(
-            "/api/v1/audits",
+            api_path("list_events"),
             headers=acme,
             params={"q": body["q"], "cursor": body["next_cursor"], "limit": 10},
         )
@@ -223,7 +224,7 @@ class TestAskRejects:
         assert_problem(response, 422, "question_not_mappable")
 
 
-@pytest.mark.parametrize("path", [ASK, "/api/v1/audits/summarize"])
+@pytest.mark.parametrize("path", [ASK, api_path("summarize")])
 async def test_other_methods_are_405_not_an_event_lookup(
     client: httpx.AsyncClient, acme: dict[str, str], path: str
 ) -> None:

@@ -9,15 +9,16 @@ from src.config import Settings
 from tests.support.ai import variant_client
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import captured_logs
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
-ASK = "/api/v1/audits/ask"
+ASK = api_path("ask")
 QUESTION = {"question": "who deleted repositories last week?"}
 UPSTREAM_SECRET = "sk-proj-SECRET-upstream-detail-7f3a"
 
 
 async def calls(client: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
-    response = await client.get("/api/v1/openai/calls", headers=headers)
+    response = await client.get(api_path("list_calls"), headers=headers)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
@@ -231,10 +232,10 @@ class TestNotConfigured:
     ) -> None:
         async with variant_client(settings, openai_api_key=None) as plain:
             asked = await plain.post(ASK, headers=acme, json=QUESTION)
-            summarized = await plain.post("/api/v1/audits/summarize", headers=acme, json={})
+            summarized = await plain.post(api_path("summarize"), headers=acme, json={})
             ready = await plain.get("/readyz")
-            listed = await plain.get("/api/v1/audits", headers=acme)
-            usage = await plain.get("/api/v1/openai/usage", headers=acme)
+            listed = await plain.get(api_path("list_events"), headers=acme)
+            usage = await plain.get(api_path("usage_report"), headers=acme)
 
         problem = assert_problem(asked, 503, "ai_not_configured")
         assert "OPENAI_API_KEY" in str(problem["detail"])

@@ -12,11 +12,12 @@ from src.config import Settings
 from tests.support.ai import variant_client
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.keys import bearer, make_key
+from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
-ASK = "/api/v1/audits/ask"
-CALLS = "/api/v1/openai/calls"
-USAGE = "/api/v1/openai/usage"
+ASK = api_path("ask")
+CALLS = api_path("list_calls")
+USAGE = api_path("usage_report")
 QUESTION = {"question": "who deleted repositories last week?"}
 
 
@@ -32,7 +33,9 @@ async def seed_event(client: httpx.AsyncClient, headers: dict[str, str]) -> None
         "entity_id": "repo_1",
         "occurred_at": occurred,
     }
-    assert (await client.post("/api/v1/audits", headers=headers, json=body)).status_code == 201
+    assert (
+        await client.post(api_path("list_events"), headers=headers, json=body)
+    ).status_code == 201
 
 
 class TestCalls:

@@ -1,4 +1,4 @@
-"""ASGI middleware: access log and metrics per request, security headers."""
+"""ASGI middleware: unhandled errors as problems, access log and metrics, security headers."""
 
 import logging
 import time
@@ -6,9 +6,10 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.exceptions import problem_response
+from src.http.problems import database_error_response, internal_error_response, problem_response
 from src.metrics import Metrics
 
+logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("trailmark.access")
 
 UNMATCHED_ROUTE = "<unmatched>"
@@ -158,3 +159,39 @@ def _declared_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class UnhandledErrorMiddleware:
+    """Turn any other exception into a 500 problem *inside* the middleware stack.
+
+    Starlette answers unhandled errors in its outermost middleware, past our request-id and
+    security-header middleware; catching them here keeps those headers on every 500.
+    """
+
+    def __init__(self, app: ASGIApp, retry_after_seconds: int) -> None:
+        self.app = app
+        self.retry_after_seconds = retry_after_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if response_started:
+                logger.exception("error after the response started")
+                raise
+            response = database_error_response(None, exc, self.retry_after_seconds)
+            if response is None:
+                logger.exception("unhandled error")
+                response = internal_error_response(None, instance=scope.get("path", ""))
+            await response(scope, receive, send)

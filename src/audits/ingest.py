@@ -1,0 +1,307 @@
+"""Writing events: chain them after the tenant's head, insert, answer with what was written.
+
+Writers lock the tenant's chain head row (`SELECT ... FOR UPDATE`) inside the writing
+transaction: that lock, held by PostgreSQL rather than by this process, makes `seq` gap-free
+and the chain linear whatever number of server processes write at once. Plain single events
+share transactions through the group committer; batches and idempotent requests write in
+their own. Either way the service owns the transaction (`async with session.begin()`).
+"""
+
+import json
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import uuid6
+from sqlalchemy import BigInteger, LargeBinary, Text, column, insert, select, update, values
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from src.audits import idempotency
+from src.audits.exceptions import TenantNotFound
+from src.audits.group_commit import GroupCommitter
+from src.audits.integrity import CommittedContent, chain_hash, erasable_hashes
+from src.audits.models import ChainHead
+from src.audits.query import events
+from src.audits.rendering import EVENT_COLUMN_NAMES, fetch_rendered, render
+from src.audits.schemas import EventBatchCreate, EventCreate, EventIn
+from src.auth import service as auth_service
+from src.auth.schemas import Principal, TenantAccess
+from src.exceptions import UnprocessableRequest
+from src.metrics import Metrics
+
+Row = dict[str, Any]  # column values of a new event row
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvents:
+    """Events as written (JSON text each, in order) and whether this was a replay."""
+
+    ids: list[uuid.UUID]
+    items: list[str]
+    replayed: bool
+
+
+Head = tuple[int, bytes]  # (seq, hash) of a tenant's newest event
+
+
+async def _lock_heads(session: AsyncSession, tenants: Sequence[str]) -> dict[str, Head]:
+    """Lock these tenants' chain heads, in tenant order (creating tenants and heads first used).
+
+    One statement for any number of tenants; the fixed order means two writers locking
+    several heads never wait on each other in a cycle.
+    """
+    query = (
+        select(col(ChainHead.tenant), col(ChainHead.head_seq), col(ChainHead.head_hash))
+        .where(col(ChainHead.tenant).in_(tenants))
+        .order_by(col(ChainHead.tenant))
+        .with_for_update()
+    )
+    heads = {row[0]: (int(row[1]), bytes(row[2])) for row in await session.execute(query)}
+    missing = [tenant for tenant in tenants if tenant not in heads]
+    if missing:
+        await auth_service.ensure_tenants(session=session, slugs=missing)
+        await session.execute(
+            pg_insert(ChainHead)
+            .values([{"tenant": tenant} for tenant in missing])
+            .on_conflict_do_nothing()
+        )
+        heads = {row[0]: (int(row[1]), bytes(row[2])) for row in await session.execute(query)}
+    return heads
+
+
+async def _move_heads(session: AsyncSession, heads: dict[str, Head]) -> None:
+    """Set the (locked) heads of these tenants, in one statement."""
+    moved = values(
+        column("tenant", Text), column("seq", BigInteger), column("hash", LargeBinary), name="moved"
+    ).data([(tenant, seq, head_hash) for tenant, (seq, head_hash) in heads.items()])
+    await session.execute(
+        update(ChainHead)
+        .where(col(ChainHead.tenant) == moved.c.tenant)
+        .values(head_seq=moved.c.seq, head_hash=moved.c.hash)
+    )
+
+
+def chain_rows(
+    tenant: str, seq: int, prev_hash: bytes, batch: Sequence[EventIn], received_at: datetime
+) -> tuple[list[dict[str, Any]], int, bytes]:
+    """The rows of `batch` chained after (`seq`, `prev_hash`), and the new head.
+
+    Pure: the API's writes and the benchmark's COPY ceiling both chain events with it.
+    """
+    rows: list[dict[str, Any]] = []  # column values of each new row
+    for event in batch:
+        seq += 1
+        event_id = uuid6.uuid7()
+        salt = secrets.token_bytes(16)
+        actor = event.actor
+        actor_id, actor_type, actor_name = (
+            (actor.id, actor.type.value, actor.name) if actor else (None, None, None)
+        )
+        occurred_at = event.occurred_at or received_at
+        committed = CommittedContent(
+            tenant=tenant,
+            seq=seq,
+            id=str(event_id),
+            received_at=received_at,
+            action_type=event.action_type.value,
+            action=event.action,
+            entity_type=event.entity_type,
+            entity_id=event.entity_id,
+            actor_id=actor_id,
+            actor_type=actor_type,
+            status=event.status.value,
+            occurred_at=occurred_at,
+            request_id=event.request_id,
+            hashes=erasable_hashes(
+                salt,
+                actor_name=actor_name,
+                ip_address=event.ip_address,
+                user_agent=event.user_agent,
+                details=event.details,
+            ),
+        )
+        event_hash = chain_hash(prev_hash, committed.digest())
+        rows.append(
+            {
+                "tenant": tenant,
+                "seq": seq,
+                "id": event_id,
+                "action_type": event.action_type.value,
+                "action": event.action,
+                "entity_type": event.entity_type,
+                "entity_id": event.entity_id,
+                "actor_id": actor_id,
+                "actor_type": actor_type,
+                "actor_name": actor_name,
+                "status": event.status.value,
+                "occurred_at": occurred_at,
+                "received_at": received_at,
+                "ip_address": event.ip_address,
+                "user_agent": event.user_agent,
+                "request_id": event.request_id,
+                "details": event.details,
+                "field_salt": salt,
+                "hash": event_hash,
+                "prev_hash": prev_hash,
+            }
+        )
+        prev_hash = event_hash
+    return rows, seq, prev_hash
+
+
+def _jsonb_order(value: Any) -> Any:  # any JSON value
+    """`value` with object keys in PostgreSQL's jsonb order (shorter keys first, then bytes).
+
+    So an event rendered from the row just written reads exactly as it will from the database.
+    """
+    if isinstance(value, dict):
+        return {
+            key: _jsonb_order(value[key])
+            for key in sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        }
+    if isinstance(value, list):
+        return [_jsonb_order(item) for item in value]
+    return value
+
+
+_DETAILS_AT = EVENT_COLUMN_NAMES.index("details")
+
+
+def _rendered(row: Row) -> str:
+    """A row just written, as the API shows it (and as reading it back would)."""
+    values = [row.get(name) for name in EVENT_COLUMN_NAMES]
+    values[_DETAILS_AT] = _jsonb_order(values[_DETAILS_AT])
+    return render(values)
+
+
+async def append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[Row]:
+    """Chain and insert `batch` at the end of the tenant's log (inside the caller's transaction)."""
+    [(seq, head_hash)] = (await _lock_heads(session, [tenant])).values()
+    rows, seq, head_hash = chain_rows(tenant, seq, head_hash, batch, datetime.now(UTC))
+    await session.execute(insert(events), rows)
+    await _move_heads(session, {tenant: (seq, head_hash)})
+    return rows
+
+
+async def append_group(
+    *, session: AsyncSession, items: Sequence[tuple[str, EventIn]]
+) -> list[tuple[uuid.UUID, str]]:
+    """Append single events of any tenants in one transaction; (id, API JSON) of each, in order.
+
+    Three statements whatever the number of events and tenants: lock the heads, insert every
+    row, move the heads.
+    """
+    by_tenant: dict[str, list[int]] = {}
+    for index, (tenant, _) in enumerate(items):
+        by_tenant.setdefault(tenant, []).append(index)
+    written: list[Row] = [{}] * len(items)
+    received_at = datetime.now(UTC)
+    async with session.begin():
+        heads = await _lock_heads(session, sorted(by_tenant))
+        for tenant, indexes in by_tenant.items():
+            chained, seq, head_hash = chain_rows(
+                tenant, *heads[tenant], [items[i][1] for i in indexes], received_at
+            )
+            heads[tenant] = (seq, head_hash)
+            for index, row in zip(indexes, chained, strict=True):
+                written[index] = row
+        await session.execute(insert(events), written)
+        await _move_heads(session, heads)
+    return [(row["id"], _rendered(row)) for row in written]
+
+
+def create_committer(sessionmaker: async_sessionmaker[AsyncSession]) -> GroupCommitter:
+    """The process's group committer: each group is one session and one transaction."""
+
+    async def write(items: Sequence[tuple[str, EventIn]]) -> list[tuple[uuid.UUID, str]]:
+        async with sessionmaker() as session:
+            return await append_group(session=session, items=items)
+
+    return GroupCommitter(write)
+
+
+async def record(
+    *,
+    session: AsyncSession,
+    tenant: str,
+    batch: Sequence[EventIn],
+    idempotency_key: str | None,
+    fingerprint: bytes,
+) -> RecordedEvents:
+    """Append events to the tenant's chain, all or nothing; replay if the key was used before.
+
+    One transaction: the key's claim, the events and the key's record commit together, or
+    nothing does (a crash included), so a retry with the same key is always safe.
+    """
+    async with session.begin():
+        if idempotency_key is not None:
+            replay = await idempotency.claim(
+                session=session, tenant=tenant, key=idempotency_key, fingerprint=fingerprint
+            )
+            if replay is not None:
+                items = await fetch_rendered(session, tenant, replay.event_ids)
+                return RecordedEvents(ids=replay.event_ids, items=items, replayed=True)
+        rows = await append(session, tenant, batch)
+        ids = [row["id"] for row in rows]
+        if idempotency_key is not None:
+            await idempotency.remember(
+                session=session,
+                tenant=tenant,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                event_ids=ids,
+            )
+    return RecordedEvents(ids=ids, items=[_rendered(row) for row in rows], replayed=False)
+
+
+def write_access(
+    principal: Principal, query_tenant: str | None, body_tenant: str | None
+) -> TenantAccess:
+    """The tenant a write goes to: named by query or body (an admin), or the key's own."""
+    if query_tenant and body_tenant and query_tenant != body_tenant:
+        if principal.tenant is not None:
+            raise TenantNotFound()  # one of the two is another tenant's: as if it did not exist
+        raise UnprocessableRequest("The `tenant` query parameter and body field disagree.")
+    access = auth_service.resolve_tenant(principal, query_tenant or body_tenant)
+    if not access.visible:
+        raise TenantNotFound()
+    return access
+
+
+async def ingest(
+    *,
+    session: AsyncSession,
+    committer: GroupCommitter,
+    metrics: Metrics,
+    principal: Principal,
+    query_tenant: str | None,
+    body: EventCreate | EventBatchCreate,
+    idempotency_key: str | None,
+) -> RecordedEvents:
+    """Both ingest routes: resolve the tenant, then group-commit a plain single event, or write
+    a batch or an idempotent request in a transaction of its own; count what was written."""
+    access = write_access(principal, query_tenant, body.tenant)
+    if isinstance(body, EventCreate) and idempotency_key is None:
+        event_id, item = await committer.append(access.tenant, body)
+        metrics.events_ingested.labels("single").inc()
+        return RecordedEvents(ids=[event_id], items=[item], replayed=False)
+    is_batch = isinstance(body, EventBatchCreate)
+    batch: Sequence[EventIn] = body.events if isinstance(body, EventBatchCreate) else [body]
+    content = json.loads(body.model_dump_json(exclude={"tenant"}))
+    recorded = await record(
+        session=session,
+        tenant=access.tenant,
+        batch=batch,
+        idempotency_key=idempotency_key,
+        fingerprint=idempotency.request_fingerprint(
+            "batch" if is_batch else "event", access.tenant, content
+        ),
+    )
+    if not recorded.replayed:
+        metrics.events_ingested.labels("batch" if is_batch else "single").inc(len(recorded.ids))
+    return recorded

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every domain: problem+json, middleware, OpenAPI, parameters."""
