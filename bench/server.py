@@ -63,6 +63,7 @@ class Api:
             "DATABASE_URL": database_url,
             "LOG_LEVEL": "WARNING",
             "ACCESS_LOG": "false",
+            "SHUTDOWN_DRAIN_SECONDS": "0",  # no load balancer to tell: stop at once
         }
         self.process = subprocess.Popen(
             [
