@@ -29,7 +29,9 @@ async def explain(url: str) -> None:
         factory = data.EventFactory(seed=1, now=datetime.now(UTC))
         await data.copy_load(connection, factory, {TENANT: EVENTS})
         await connection.execute("VACUUM ANALYZE audit_event")
-        query = batch_query(Selection(TenantAccess(TENANT, True)), descending=True, after=None)
+        query = batch_query(
+            Selection(TenantAccess(TENANT, True)), format="ndjson", descending=True, after=None
+        )
         dialect = create_async_engine(to_async_url(url)).dialect  # compiles; never connects
         batch = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         whole = batch.replace(f"LIMIT {EXPORT_BATCH}", "")

@@ -112,8 +112,8 @@ async def keyset_page(
     cursor: str | None,
     descending: bool = True,
     bound_to: Mapping[str, str | None] | None = None,
-) -> tuple[Sequence[Row[Any]], str | None]:
-    """One page of `query`'s rows (which must include the key's columns) and the next cursor.
+) -> tuple[Sequence[Row[*tuple[Any, ...]]], str | None]:
+    """One page of `query`'s rows and the next cursor; each row ends with the key's values.
 
     `bound_to` is what the cursor may only be used with (a tenant, an order): a cursor made
     for anything else is an `InvalidCursor`. Runs in a transaction of its own.
@@ -134,12 +134,12 @@ async def keyset_page(
         query = query.where(key < last if descending else key > last)
     order = [column.desc() if descending else column.asc() for column in keyset.key]
     async with session.begin():
-        rows = (await session.execute(query.order_by(*order).limit(limit + 1))).all()
+        paged = query.add_columns(*keyset.key).order_by(*order).limit(limit + 1)
+        rows = (await session.execute(paged)).all()
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    last_row = rows[-1]._mapping
-    after = [_cursor_text(last_row[column]) for column in keyset.key]
+    after = [_cursor_text(value) for value in rows[-1][-len(keyset.key) :]]
     return rows, codec.encode(keyset.kind, {**bound, "after": after})
 
 

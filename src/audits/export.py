@@ -16,33 +16,39 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits.query import Selection, events, keyset_after
-from src.audits.rendering import EVENT_COLUMNS, csv_header, csv_rows, render
+from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows, render_selected
 from src.pagination import read_ahead
 
 ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
 
 EXPORT_BATCH = 1000
-Rows = Sequence[Row[Any]]  # events' columns (`EVENT_COLUMNS`) each
+Rows = Sequence[Row[*tuple[Any, ...]]]  # events' columns (`EVENT_COLUMNS`) each
 Batches = AsyncIterator[Rows]
 Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last row seen
+KEY = (events.c.occurred_at, events.c.id)  # the order, unique; each row read ends with it
 
 
-def batch_query(selection: Selection, *, descending: bool, after: Position | None) -> Select[Any]:
-    """One export batch: the next `EXPORT_BATCH` selected events after `after`."""
-    query = select(*EVENT_COLUMNS).where(selection.where())
+def batch_query(
+    selection: Selection, *, format: ExportFormat, descending: bool, after: Position | None
+) -> Select[Any]:
+    """One export batch: the next `EXPORT_BATCH` selected events after `after`.
+
+    NDJSON reads each event as the JSON PostgreSQL writes (`EVENT_JSON`), CSV its columns.
+    """
+    columns = EVENT_JSON if format == "ndjson" else EVENT_COLUMNS
+    query = select(*columns, *KEY).where(selection.where())
     if after is not None:
         query = query.where(keyset_after(*after, descending=descending))
-    key = (events.c.occurred_at, events.c.id)
-    return query.order_by(*(column.desc() if descending else column.asc() for column in key)).limit(
-        EXPORT_BATCH
-    )
+    order = (column.desc() if descending else column.asc() for column in KEY)
+    return query.order_by(*order).limit(EXPORT_BATCH)
 
 
 async def stream(
     *,
     session: AsyncSession,
     selection: Selection,
+    format: ExportFormat,
     descending: bool,
 ) -> Batches:
     """Every selected event, a keyset batch at a time, in the list's order."""
@@ -50,12 +56,14 @@ async def stream(
         return
 
     async def fetch(after: Position | None) -> Rows:
-        query = batch_query(selection, descending=descending, after=after)
+        query = batch_query(selection, format=format, descending=descending, after=after)
         async with session.begin():
-            rows: Rows = (await session.execute(query)).all()
+            # Core execution: the ORM's per-statement bookkeeping is a tenth of an export.
+            connection = await session.connection()
+            rows: Rows = (await connection.execute(query)).all()
         return rows
 
-    batches = read_ahead(fetch, lambda row: (row.occurred_at, row.id), EXPORT_BATCH)
+    batches = read_ahead(fetch, lambda row: (row[-2], row[-1]), EXPORT_BATCH)
     async with aclosing(batches):
         async for rows in batches:
             yield rows
@@ -95,4 +103,4 @@ async def _as_csv(batches: Batches) -> AsyncIterator[str]:
 
 async def _as_ndjson(batches: Batches) -> AsyncIterator[str]:
     async for rows in batches:
-        yield "\n".join(map(render, rows)) + "\n"
+        yield "\n".join(map(render_selected, rows)) + "\n"

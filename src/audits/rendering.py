@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from json.encoder import encode_basestring  # the C escaper json.dumps uses
 from typing import Any
 
-from sqlalchemy import Column, Row, select
+from sqlalchemy import Row, Text, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits.integrity import format_timestamp
@@ -31,7 +32,87 @@ EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(
     for field in EventOut.model_fields
     for column in (ACTOR_COLUMNS if field == "actor" else (field,))
 )
-EVENT_COLUMNS: tuple[Column[Any], ...] = tuple(events.c[name] for name in EVENT_COLUMN_NAMES)
+
+
+def _utc_text(column: Any) -> Any:  # a SQL expression: a timestamp as the API writes it
+    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+
+
+# How PostgreSQL hands over a column, where its own text form is cheaper than Python's:
+# timestamps, hashes, addresses and ids arrive as the text the API shows (a third of an
+# export's time went to decoding and formatting them in Python).
+_AS_TEXT: dict[str, Any] = {  # column name -> SQL expression
+    "id": lambda c: cast(c, Text),
+    "occurred_at": _utc_text,
+    "received_at": _utc_text,
+    "status_changed_at": _utc_text,
+    "erased_at": _utc_text,
+    "ip_address": func.host,
+    "hash": lambda c: func.encode(c, "hex"),
+    "prev_hash": lambda c: func.encode(c, "hex"),
+}
+EVENT_COLUMNS: tuple[Any, ...] = tuple(  # SQL expressions, labelled with the column names
+    (_AS_TEXT[name](events.c[name]) if name in _AS_TEXT else events.c[name]).label(name)
+    for name in EVENT_COLUMN_NAMES
+)
+
+
+# The same JSON as `render`, written by PostgreSQL in the query that reads the events (lists,
+# pages, exports): the members before `details` and after it as two texts, with `details`
+# between them (jsonb's own text is not compact; Python writes it). One member per field of
+# EventOut, in its order; a test holds this and `render` equal.
+def _json_string(column: Any) -> Any:  # SQL: a text column as a JSON string, or null
+    return func.coalesce(cast(func.to_json(column), Text), literal("null"))
+
+
+def _json_quoted(text: Any) -> Any:  # SQL: plain ASCII text (no escaping needed), or null
+    return func.coalesce(literal('"') + text + literal('"'), literal("null"))
+
+
+def _json_member(field: str) -> Any:  # SQL: the field's value as JSON text
+    c = events.c
+    if field == "actor":
+        actor = (
+            literal('{"id":')
+            + _json_string(c.actor_id)
+            + literal(',"type":')
+            + _json_string(c.actor_type)
+            + literal(',"name":')
+            + _json_string(c.actor_name)
+            + literal("}")
+        )
+        return case((c.actor_id.is_(None), literal("null")), else_=actor)
+    if field == "seq":
+        return cast(c.seq, Text)
+    if field in _AS_TEXT:
+        return _json_quoted(_AS_TEXT[field](c[field]))
+    return _json_string(c[field])
+
+
+def _json_members(fields: Sequence[str]) -> Any:  # SQL: `"name":value` members, comma-joined
+    text: Any = None
+    for field in fields:
+        member = literal(f'"{field}":') + _json_member(field)
+        text = member if text is None else text + literal(",") + member
+    return text
+
+
+_FIELDS = list(EventOut.model_fields)
+_DETAILS = _FIELDS.index("details")
+EVENT_JSON: tuple[Any, ...] = (  # SQL: head text, details (jsonb), tail text
+    (literal("{") + _json_members(_FIELDS[:_DETAILS]) + literal(',"details":')).label("head"),
+    events.c.details,
+    (literal(",") + _json_members(_FIELDS[_DETAILS + 1 :]) + literal("}")).label("tail"),
+)
+
+
+def render_selected(row: Sequence[Any]) -> str:
+    """An event read with `EVENT_JSON` (its first three values), as the API returns it."""
+    head: str
+    tail: str
+    head, details, tail = row[0], row[1], row[2]
+    return head + ("null" if details is None else _dumps(details)) + tail
+
 
 CSV_COLUMNS: tuple[str, ...] = tuple(
     column
@@ -42,10 +123,13 @@ CSV_COLUMNS: tuple[str, ...] = tuple(
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_escape = encode_basestring  # a str as a JSON string, as `_dumps` writes it
 
 
 def _text(value: object) -> object:
     """A column value as JSON: timestamps in the API's form, hashes as hex, addresses bare."""
+    if value is None or isinstance(value, str):  # already as the API shows it
+        return value
     if isinstance(value, datetime):
         return format_timestamp(value)
     if isinstance(value, bytes):
@@ -60,15 +144,19 @@ def _text(value: object) -> object:
 
 
 def as_dict(values: Sequence[Any]) -> dict[str, Any]:  # an event as JSON values
-    """The event whose column values (in `EVENT_COLUMN_NAMES` order) are `values`."""
+    """The event whose column values (in `EVENT_COLUMN_NAMES` order) start `values`.
+
+    Values come either as `EVENT_COLUMNS` reads them (text where PostgreSQL formats) or as
+    Python objects (a row just written): `_text` gives both the same form.
+    """
     (
         id_, tenant, seq, action_type, action, entity_type, entity_id,
         actor_id, actor_type, actor_name, status, occurred_at, received_at,
         status_changed_at, ip_address, user_agent, request_id, details,
-        hash_, prev_hash, erased_at,
+        hash_, prev_hash, erased_at, *_,
     ) = values  # fmt: skip
     return {
-        "id": str(id_),
+        "id": _text(id_),
         "tenant": tenant,
         "seq": seq,
         "action_type": action_type,
@@ -79,22 +167,60 @@ def as_dict(values: Sequence[Any]) -> dict[str, Any]:  # an event as JSON values
             None if actor_id is None else {"id": actor_id, "type": actor_type, "name": actor_name}
         ),
         "status": status,
-        "occurred_at": format_timestamp(occurred_at),
-        "received_at": format_timestamp(received_at),
+        "occurred_at": _text(occurred_at),
+        "received_at": _text(received_at),
         "status_changed_at": _text(status_changed_at),
         "ip_address": _text(ip_address),
         "user_agent": user_agent,
         "request_id": request_id,
         "details": details,
-        "hash": hash_.hex(),
-        "prev_hash": prev_hash.hex(),
+        "hash": _text(hash_),
+        "prev_hash": _text(prev_hash),
         "erased_at": _text(erased_at),
     }
 
 
+def _string(value: str | None) -> str:
+    return "null" if value is None else _escape(value)
+
+
+def _quoted(value: object) -> str:  # a value `_text` makes plain ASCII text, or None
+    text = _text(value)
+    return "null" if text is None else f'"{text}"'
+
+
 def render(values: Sequence[Any]) -> str:
-    """The event as the API returns it: compact JSON, in EventOut's field order."""
-    return _dumps(as_dict(values))
+    """The event as the API returns it: compact JSON, in EventOut's field order.
+
+    Written member by member with the C string escaper `json.dumps` uses: the same text as
+    `_dumps(as_dict(values))` (a unit test holds them equal) in half the time, which is most
+    of an export's Python work. `values` may go on past the event's columns (paging keys).
+    """
+    (
+        id_, tenant, seq, action_type, action, entity_type, entity_id,
+        actor_id, actor_type, actor_name, status, occurred_at, received_at,
+        status_changed_at, ip_address, user_agent, request_id, details,
+        hash_, prev_hash, erased_at, *_,
+    ) = values  # fmt: skip
+    actor = (
+        "null"
+        if actor_id is None
+        else f'{{"id":{_escape(actor_id)},"type":{_string(actor_type)},'
+        f'"name":{_string(actor_name)}}}'
+    )
+    return (
+        f'{{"id":{_quoted(id_)},"tenant":{_escape(tenant)},"seq":{seq},'
+        f'"action_type":{_escape(action_type)},"action":{_string(action)},'
+        f'"entity_type":{_escape(entity_type)},"entity_id":{_escape(entity_id)},'
+        f'"actor":{actor},"status":{_escape(status)},'
+        f'"occurred_at":{_quoted(occurred_at)},"received_at":{_quoted(received_at)},'
+        f'"status_changed_at":{_quoted(status_changed_at)},'
+        f'"ip_address":{_quoted(ip_address)},"user_agent":{_string(user_agent)},'
+        f'"request_id":{_string(request_id)},'
+        f'"details":{"null" if details is None else _dumps(details)},'
+        f'"hash":{_quoted(hash_)},"prev_hash":{_quoted(prev_hash)},'
+        f'"erased_at":{_quoted(erased_at)}}}'
+    )
 
 
 def csv_header() -> str:
@@ -123,10 +249,10 @@ def csv_rows(rows: Sequence[Sequence[Any]]) -> str:
 
 async def fetch_rendered(session: AsyncSession, tenant: str, ids: Sequence[uuid.UUID]) -> list[str]:
     """The events with these ids, rendered, in the order given (inside the caller's transaction)."""
-    rows: Sequence[Row[Any]] = (
+    rows: Sequence[Row[*tuple[Any, ...]]] = (
         await session.execute(
-            select(*EVENT_COLUMNS).where(events.c.tenant == tenant, events.c.id.in_(ids))
+            select(*EVENT_JSON, events.c.id).where(events.c.tenant == tenant, events.c.id.in_(ids))
         )
     ).all()
-    by_id = {row[0]: render(row) for row in rows}
+    by_id = {row.id: render_selected(row) for row in rows}
     return [by_id[event_id] for event_id in ids if event_id in by_id]

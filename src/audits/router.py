@@ -140,7 +140,9 @@ async def export_events(
     format: Annotated[export.ExportFormat, Query(description="The file format.")] = "ndjson",
     order: OrderParam = "desc",
 ) -> StreamingResponse:
-    batches = export.stream(session=session, selection=selection, descending=order == "desc")
+    batches = export.stream(
+        session=session, selection=selection, format=format, descending=order == "desc"
+    )
     # The first batch is read before the response starts: a database failure or a statement
     # timeout there is still a problem response, not a 200 with a broken body.
     body = export.encode(format, await export.started(batches))

@@ -15,7 +15,7 @@ from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, Even
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
 from src.audits.integrity import StoredEvent
 from src.audits.query import STORED_COLUMNS, Selection, events
-from src.audits.rendering import EVENT_COLUMNS, fetch_rendered, render
+from src.audits.rendering import EVENT_JSON, fetch_rendered, render_selected
 from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
 from src.pagination import CursorCodec, Keyset, keyset_page
@@ -127,7 +127,7 @@ async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUI
     async with session.begin():
         row = (
             await session.execute(
-                select(*EVENT_COLUMNS).where(
+                select(*EVENT_JSON, events.c.erased_at).where(
                     events.c.tenant == access.tenant, events.c.id == event_id
                 )
             )
@@ -136,7 +136,7 @@ async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUI
         raise EventNotFound()
     if row.erased_at is not None:
         raise EventErased()
-    return render(row)
+    return render_selected(row)
 
 
 async def list_page(
@@ -151,7 +151,7 @@ async def list_page(
     """One page of the selected events (API JSON each) and the cursor of the next page."""
     rows, next_cursor = await keyset_page(
         session,
-        select(*EVENT_COLUMNS).where(selection.where()),
+        select(*EVENT_JSON).where(selection.where()),
         keyset=EVENTS_PAGES,
         codec=codec,
         limit=limit,
@@ -159,7 +159,7 @@ async def list_page(
         descending=order == "desc",
         bound_to={"tenant": selection.access.tenant, "order": order},
     )
-    return [render(row) for row in rows], next_cursor
+    return [render_selected(row) for row in rows], next_cursor
 
 
 GROUP_COLUMNS = {

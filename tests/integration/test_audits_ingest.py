@@ -32,9 +32,11 @@ class TestRecordOne:
         # Rendered from the row just written (group commit or a transaction of its own), the
         # event must read exactly as GET serves it: same JSON, compact, details in jsonb order.
         details = {"zeta": 1, "a": [2.5, {"yy": None, "x": True}], "mid": "“quoted”"}
+        text = 'q " b \\ \t \n \x07 \x7f é 漢 \u2028 \U0001f600 </script>'
+        overrides = {"entity_id": text, "user_agent": text, "request_id": "r\u00e9q"}
         headers = {**acme, "Idempotency-Key": "same-bytes"} if idempotent else acme
         posted = await client.post(
-            api_path("list_events"), headers=headers, json=event(details=details)
+            api_path("list_events"), headers=headers, json=event(details=details, **overrides)
         )
         assert posted.status_code == 201, posted.text
         read = await client.get(api_path("get_event", event_id=posted.json()["id"]), headers=acme)

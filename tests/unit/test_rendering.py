@@ -5,7 +5,16 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from ipaddress import IPv4Address, IPv6Interface
 
-from src.audits.rendering import CSV_COLUMNS, EVENT_COLUMN_NAMES, csv_rows, render
+import pytest
+
+from src.audits.rendering import (
+    CSV_COLUMNS,
+    EVENT_COLUMN_NAMES,
+    _dumps,
+    as_dict,
+    csv_rows,
+    render,
+)
 from src.audits.schemas import EventOut
 
 OCCURRED = datetime(2026, 11, 21, 9, 30, tzinfo=timezone(timedelta(hours=2)))
@@ -81,3 +90,22 @@ def test_csv_has_a_column_per_field_with_the_actor_flattened() -> None:
     [line] = csv_rows([columns()]).splitlines()
     assert line.startswith("019aa7c3-1c2e-7d3f-9a4b-5c6d7e8f9a0b,acme,42,delete,")
     assert '"{""reason"":""cleanup"",""n"":[1,2.5,null,true]}"' in line
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"actor_id": None, "actor_type": None, "actor_name": None, "details": None},
+        {"action": None, "actor_name": None, "user_agent": None, "request_id": None},
+        {"entity_id": 'quote " backslash \\ tab \t nl \n bell \x07 é 漢 \u2028 \U0001f600'},
+        {"details": {"deep": [{"x": "\u0000-free but \x1f"}], "big": 2**70, "f": 1e-7}},
+    ],
+)
+def test_render_writes_what_the_json_encoder_would(overrides: dict[str, object]) -> None:
+    values = columns(**overrides)
+    assert render(values) == _dumps(as_dict(values))
+    as_text = [
+        str(value) if isinstance(value, uuid.UUID) else value for value in values
+    ]  # an id as PostgreSQL hands it over
+    assert render(as_text) == render(values)
