@@ -10,23 +10,25 @@ from src.config import Settings
 from src.main import create_app
 from tests.support.clients import app_client
 
+# The model's filter with nothing asked, as the model writes it: every field present.
+EMPTY_FILTER: dict[str, Any] = {
+    "action_types": [],
+    "action": None,
+    "entity_type": None,
+    "entity_id": None,
+    "actor_id": None,
+    "status": None,
+    "occurred_after": None,
+    "occurred_before": None,
+    "ip": None,
+    "details": [],
+    "text": [],
+}
+
 
 def scripted_filter(**fields: Any) -> dict[str, Any]:
     """A translation reply of the model: a mappable filter with these fields set."""
-    empty: dict[str, Any] = {
-        "action_types": [],
-        "action": None,
-        "entity_type": None,
-        "entity_id": None,
-        "actor_id": None,
-        "status": None,
-        "occurred_after": None,
-        "occurred_before": None,
-        "ip": None,
-        "details": [],
-        "text": [],
-    }
-    return {"mappable": True, "filter": {**empty, **fields}}
+    return {"mappable": True, "filter": {**EMPTY_FILTER, **fields}}
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from src.audits import prompts
 from src.audits.assistant import to_event_filter
 from src.audits.exceptions import QuestionNotMappable
 from src.openai.service import RetryAfterOrBackoff, is_retryable, retry_after_seconds
+from tests.support.ai import EMPTY_FILTER
 
 REQUEST = httpx2.Request("POST", "http://upstream.test/v1/chat/completions")
 
@@ -77,20 +78,7 @@ def test_only_transient_failures_are_retried(error: BaseException, retryable: bo
 
 
 def model_filter(**fields: Any) -> prompts.ModelFilter:
-    empty: dict[str, Any] = {
-        "action_types": [],
-        "action": None,
-        "entity_type": None,
-        "entity_id": None,
-        "actor_id": None,
-        "status": None,
-        "occurred_after": None,
-        "occurred_before": None,
-        "ip": None,
-        "details": [],
-        "text": [],
-    }
-    return prompts.ModelFilter.model_validate({**empty, **fields})
+    return prompts.ModelFilter.model_validate({**EMPTY_FILTER, **fields})
 
 
 class TestToEventFilter:
