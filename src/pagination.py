@@ -97,6 +97,20 @@ class Keyset:
     kind: str
     key: tuple[ColumnElement[Any], ...]
 
+    def after(self, values: Sequence[object], descending: bool) -> ColumnElement[bool]:
+        """Rows strictly after the row whose key is `values`, in sort order: one row
+        comparison, which the key's index serves however deep the position."""
+        last = tuple_(
+            *(
+                cast(literal(value), column.type)
+                for value, column in zip(values, self.key, strict=True)
+            )
+        )
+        return tuple_(*self.key) < last if descending else tuple_(*self.key) > last
+
+    def order(self, descending: bool) -> list[ColumnElement[Any]]:
+        return [column.desc() if descending else column.asc() for column in self.key]
+
 
 def _cursor_text(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
@@ -124,17 +138,9 @@ async def keyset_page(
         after = position.pop("after", None)
         if position != bound or not isinstance(after, list) or len(after) != len(keyset.key):
             raise InvalidCursor("The cursor belongs to another listing or sort order.")
-        last = tuple_(
-            *(
-                cast(literal(value), column.type)
-                for value, column in zip(after, keyset.key, strict=True)
-            )
-        )
-        key = tuple_(*keyset.key)
-        query = query.where(key < last if descending else key > last)
-    order = [column.desc() if descending else column.asc() for column in keyset.key]
+        query = query.where(keyset.after(after, descending))
     async with session.begin():
-        paged = query.add_columns(*keyset.key).order_by(*order).limit(limit + 1)
+        paged = query.add_columns(*keyset.key).order_by(*keyset.order(descending)).limit(limit + 1)
         rows = (await session.execute(paged)).all()
     if len(rows) <= limit:
         return rows, None

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.audits.query import Selection, events, keyset_after
+from src.audits.query import EVENTS_ORDER, Selection
 from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows, render_selected
 from src.pagination import read_ahead
 
@@ -23,10 +23,9 @@ ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
 
 EXPORT_BATCH = 1000
-Rows = Sequence[Row[*tuple[Any, ...]]]  # events' columns (`EVENT_COLUMNS`) each
+Rows = Sequence[Row[*tuple[Any, ...]]]  # an event each (`EVENT_JSON` or `EVENT_COLUMNS`)
 Batches = AsyncIterator[Rows]
 Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last row seen
-KEY = (events.c.occurred_at, events.c.id)  # the order, unique; each row read ends with it
 
 
 def batch_query(
@@ -37,11 +36,10 @@ def batch_query(
     NDJSON reads each event as the JSON PostgreSQL writes (`EVENT_JSON`), CSV its columns.
     """
     columns = EVENT_JSON if format == "ndjson" else EVENT_COLUMNS
-    query = select(*columns, *KEY).where(selection.where())
+    query = select(*columns, *EVENTS_ORDER.key).where(selection.where())
     if after is not None:
-        query = query.where(keyset_after(*after, descending=descending))
-    order = (column.desc() if descending else column.asc() for column in KEY)
-    return query.order_by(*order).limit(EXPORT_BATCH)
+        query = query.where(EVENTS_ORDER.after(after, descending))
+    return query.order_by(*EVENTS_ORDER.order(descending)).limit(EXPORT_BATCH)
 
 
 async def stream(
@@ -58,12 +56,10 @@ async def stream(
     async def fetch(after: Position | None) -> Rows:
         query = batch_query(selection, format=format, descending=descending, after=after)
         async with session.begin():
-            # Core execution: the ORM's per-statement bookkeeping is a tenth of an export.
-            connection = await session.connection()
-            rows: Rows = (await connection.execute(query)).all()
+            rows: Rows = (await session.execute(query)).all()
         return rows
 
-    batches = read_ahead(fetch, lambda row: (row[-2], row[-1]), EXPORT_BATCH)
+    batches = read_ahead(fetch, lambda row: tuple(row[-2:]), EXPORT_BATCH)  # the key ends it
     async with aclosing(batches):
         async for rows in batches:
             yield rows

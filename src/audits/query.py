@@ -6,23 +6,18 @@ list, export, stats and the AI endpoints alike.
 
 import dataclasses
 import json
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     Table,
     Text,
-    Uuid,
     and_,
     cast,
     false,
     func,
     literal,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
@@ -30,6 +25,7 @@ from src.audits.filters import DetailsValue, EventFilter
 from src.audits.integrity import StoredEvent
 from src.audits.models import AuditEvent
 from src.auth.schemas import TenantAccess
+from src.pagination import Keyset
 
 events: Table = AuditEvent.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 
@@ -96,14 +92,9 @@ class Selection:
         )
 
 
-def keyset_after(
-    occurred_at: datetime, event_id: uuid.UUID, descending: bool
-) -> ColumnElement[bool]:
-    """Rows strictly after (occurred_at, id) in page order, as a row comparison (indexed)."""
-    c = events.c
-    key = tuple_(c.occurred_at, c.id)
-    bound = tuple_(literal(occurred_at, DateTime(timezone=True)), literal(event_id, Uuid()))
-    return key < bound if descending else key > bound
+# Events in list order: newest or oldest first by `occurred_at`, `id` breaking ties. Lists
+# page by it, exports read batches by it.
+EVENTS_ORDER = Keyset("events", (events.c.occurred_at, events.c.id))
 
 
 # What verification reads, in `StoredEvent`'s field order: the stored event without the search

@@ -1,10 +1,10 @@
 """The one event shape: what is read for an event, and its JSON and CSV forms.
 
 `EventOut` (schemas.py) declares the fields an event has in the API. Everything else is
-derived from it here: the columns read (`EVENT_COLUMNS`), the compact JSON every route
-returns (`render`), the CSV header and rows; a unit test holds `render` equal to EventOut's
-own JSON. Rendering is Python's C JSON encoder over values asyncpg already decoded: no JSON
-is built in SQL.
+derived from it here: the compact JSON every route returns, written by PostgreSQL in the
+query that reads the events (`EVENT_JSON`, all but `details`) or by Python for rows just
+written (`render`); the columns CSV reads (`EVENT_COLUMNS`) and its header and rows. Tests
+hold the two JSON writers equal to each other and to `EventOut`.
 """
 
 import csv

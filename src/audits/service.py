@@ -14,14 +14,13 @@ from src.audits import ingest
 from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, EventStatus
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
 from src.audits.integrity import StoredEvent
-from src.audits.query import STORED_COLUMNS, Selection, events
+from src.audits.query import EVENTS_ORDER, STORED_COLUMNS, Selection, events
 from src.audits.rendering import EVENT_JSON, fetch_rendered, render_selected
 from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
-from src.pagination import CursorCodec, Keyset, keyset_page
+from src.pagination import CursorCodec, keyset_page
 
 Order = Literal["asc", "desc"]
-EVENTS_PAGES = Keyset("events", (events.c.occurred_at, events.c.id))
 
 
 def _about(
@@ -152,7 +151,7 @@ async def list_page(
     rows, next_cursor = await keyset_page(
         session,
         select(*EVENT_JSON).where(selection.where()),
-        keyset=EVENTS_PAGES,
+        keyset=EVENTS_ORDER,
         codec=codec,
         limit=limit,
         cursor=cursor,
