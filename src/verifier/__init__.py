@@ -1,0 +1,1 @@
+"""Offline checks of Trailmark's transparency log: Merkle proofs, signed notes and tiles."""
