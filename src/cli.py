@@ -1,6 +1,7 @@
 """Trailmark's command line: `python -m src.cli --help`."""
 
 import asyncio
+import base64
 import json
 import os
 import uuid
@@ -19,6 +20,7 @@ from src.auth.schemas import KeyCreate, KeyCreated
 from src.config import Settings, get_settings, settings_reference
 from src.database import create_engine, create_sessionmaker
 from src.exceptions import DomainError, Unauthorized
+from src.log import signing
 from src.logging import configure_logging
 from src.migrations import PROJECT_ROOT, upgrade_to_head
 from src.pagination import CursorCodec
@@ -30,6 +32,8 @@ keys_app = typer.Typer(
     help="Create, list and revoke API keys (no API key needed).", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+log_app = typer.Typer(help="The transparency log's signing key.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
 
 DEV_DATA_DIR = PROJECT_ROOT / ".data" / "pg"
 DEV_DATABASE = "trailmark"
@@ -197,6 +201,13 @@ def migrate() -> None:
     typer.echo("database schema is at head")
 
 
+@log_app.command("keygen")
+def log_keygen() -> None:
+    """Print a new checkpoint signing key as JSON: `signing_key` (set it as LOG_SIGNING_KEY)
+    and `public_key`, both base64."""
+    typer.echo(signing.keygen())
+
+
 @app.command("settings")
 def settings_table() -> None:
     """Print every setting as a Markdown table (the README's configuration section)."""
@@ -251,6 +262,14 @@ def dev(
             key_file.write_text(key + "\n")
         origin = "saved" if key == saved else "new"
         typer.echo(f"\nDevelopment admin key ({origin}, kept in {key_file}):\n  {key}\n", err=True)
+        identity = signing.log_identity(settings)
+        typer.echo(
+            "Transparency log public key (Ed25519): "
+            f"{base64.b64encode(signing.public_key_bytes(identity.key)).decode()}\n"
+            f"  e.g. tenant `acme` verifies with {identity.verifier_key('acme')}\n"
+            "  (any tenant's: GET /api/v1/logs/<tenant>/key)\n",
+            err=True,
+        )
         typer.echo(
             f"Trailmark on http://{host}:{port}  (Swagger UI: http://{host}:{port}/docs)", err=True
         )

@@ -2,6 +2,7 @@
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -162,6 +163,30 @@ class Settings(BaseSettings):
             '(`{"gpt-4o-mini": [0.15, 0.6]}`), for the usage report\'s cost estimate.'
         ),
     )
+    log_origin: str = Field(
+        default="trailmark.localhost",
+        min_length=1,
+        pattern=r"^[^\s+]+$",
+        description="Prefix of every tenant's transparency-log origin (`<LOG_ORIGIN>/<tenant>`), "
+        "which is also the name of its checkpoint signing key. No spaces or `+`.",
+    )
+    log_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 seed (base64 of 32 bytes) signing every checkpoint; make one with "
+        "`python -m src.cli log keygen`. Unset in development: a key kept in "
+        "`.data/log-signing-key` (made once). Production refuses to start without a key.",
+    )
+    log_signing_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the `LOG_SIGNING_KEY` text, instead of the variable.",
+    )
+    log_checkpoint_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between checkpoint signings while the log grows (and between "
+        "looks for events still to integrate).",
+    )
     ai_summary_max_events: int = Field(
         default=100,
         ge=1,
@@ -184,6 +209,17 @@ class Settings(BaseSettings):
             and self.api_key_pepper.get_secret_value() == DEVELOPMENT_PEPPER
         ):
             raise ValueError("set API_KEY_PEPPER to a long random value in production")
+        if self.log_signing_key is not None and self.log_signing_key_file is not None:
+            raise ValueError("set LOG_SIGNING_KEY or LOG_SIGNING_KEY_FILE, not both")
+        if (
+            self.environment == "production"
+            and self.log_signing_key is None
+            and self.log_signing_key_file is None
+        ):
+            raise ValueError(
+                "set LOG_SIGNING_KEY or LOG_SIGNING_KEY_FILE in production "
+                "(`python -m src.cli log keygen` makes one)"
+            )
         return self
 
     @property

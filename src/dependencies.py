@@ -20,6 +20,7 @@ from src.auth.schemas import Principal, TenantAccess, TenantSlug
 from src.config import Settings
 from src.exceptions import Forbidden, Unauthorized
 from src.lifecycle import Lifecycle
+from src.log.signing import LogIdentity
 from src.metrics import Metrics
 from src.pagination import CursorCodec
 from src.state import app_state
@@ -68,6 +69,10 @@ async def get_cursor_codec(request: Request) -> CursorCodec:
     return app_state(request)["cursor_codec"]
 
 
+async def get_log_identity(request: Request) -> LogIdentity:
+    return app_state(request)["log_identity"]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -76,6 +81,7 @@ GroupCommitterDep = Annotated[GroupCommitter, Depends(get_group_committer)]
 LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 CursorCodecDep = Annotated[CursorCodec, Depends(get_cursor_codec)]
+LogIdentityDep = Annotated[LogIdentity, Depends(get_log_identity)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ from src.http.openapi import openapi_document
 from src.http.params import check_query_parameters
 from src.http.problems import register_exception_handlers
 from src.lifecycle import Lifecycle
+from src.log import signing
+from src.log.router import router as log_router
+from src.log.worker import LogWorker
 from src.logging import configure_logging
 from src.metrics import Metrics
 from src.migrations import head_revision
@@ -59,6 +62,15 @@ TAGS = [
         "description": (
             "Audit events: record (one or a batch, idempotently), list and search, export, "
             "count, settle pending ones, erase personal data, and verify the hash chain."
+        ),
+    },
+    {
+        "name": "log",
+        "description": (
+            "The transparency log: each tenant's events as an RFC 9162 Merkle tree published as "
+            "C2SP tiles and Ed25519-signed checkpoints, with inclusion and consistency proofs, "
+            "so anyone holding the log's public key can verify the trail without trusting the "
+            "server."
         ),
     },
     {
@@ -106,12 +118,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        log_identity = signing.log_identity(settings)  # a key that cannot be read stops the start
         engine = create_engine(settings)
         metrics.watch_engine(engine)
         openai_client = create_openai_client(settings)
         sessionmaker = create_sessionmaker(engine)
         committer = create_committer(sessionmaker)
         lifecycle = Lifecycle(settings.shutdown_drain_seconds)
+        log_worker = LogWorker(
+            sessionmaker, log_identity, interval=settings.log_checkpoint_interval
+        )
+        log_worker.start()
         try:
             with lifecycle.drain_on_sigterm():
                 yield {
@@ -124,9 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "metrics": metrics,
                     "cursor_codec": cursor_codec,
                     "expected_revision": expected_revision,
+                    "log_identity": log_identity,
+                    "log_worker": log_worker,
                 }
         finally:
             await committer.close()  # events still queued are committed before the engine goes
+            await log_worker.close()
             metrics.watch_engine(None)
             if openai_client is not None:
                 await openai_client.close()
@@ -202,6 +222,7 @@ def _api_router(settings: Settings) -> APIRouter:
     router.include_router(audits_batch_router, max_body_size=settings.max_batch_body_bytes)
     router.include_router(assistant_router)  # before `/audits/{event_id}`
     router.include_router(audits_router)
+    router.include_router(log_router)
     router.include_router(openai_router)
     return router
 

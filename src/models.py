@@ -2,6 +2,17 @@
 
 from src.audits.models import AuditEvent, ChainHead, IdempotencyRecord
 from src.auth.models import ApiKey, Tenant
+from src.log.models import LogCheckpoint, LogHead, LogTile
 from src.openai.models import OpenAICall
 
-__all__ = ["ApiKey", "AuditEvent", "ChainHead", "IdempotencyRecord", "OpenAICall", "Tenant"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "ChainHead",
+    "IdempotencyRecord",
+    "LogCheckpoint",
+    "LogHead",
+    "LogTile",
+    "OpenAICall",
+    "Tenant",
+]

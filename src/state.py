@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from src.audits.group_commit import GroupCommitter
 from src.config import Settings
 from src.lifecycle import Lifecycle
+from src.log.signing import LogIdentity
+from src.log.worker import LogWorker
 from src.metrics import Metrics
 from src.pagination import CursorCodec
 
@@ -29,6 +31,8 @@ class State(TypedDict):
     metrics: Metrics
     cursor_codec: CursorCodec
     expected_revision: str | None  # the Alembic head this build ships
+    log_identity: LogIdentity  # who signs the transparency log's checkpoints
+    log_worker: LogWorker  # integrates backlogs and signs checkpoints in the background
 
 
 def app_state(request: Request) -> State:

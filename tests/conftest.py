@@ -27,6 +27,7 @@ from src.migrations import upgrade_to_head
 from tests.support.clients import app_client
 from tests.support.database import truncate_all
 from tests.support.keys import bearer, make_key
+from tests.support.tlog import TEST_LOG_SIGNING_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +67,9 @@ def settings(database_url: str) -> Settings:
         environment="test",
         database_url=SecretStr(database_url),
         api_key_pepper=SecretStr("test-pepper-not-secret"),
+        log_signing_key=SecretStr(TEST_LOG_SIGNING_KEY),
+        # Tests run a worker round when they need one (tests/support/log.py), not on a timer.
+        log_checkpoint_interval=60,
     )
 
 

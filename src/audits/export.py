@@ -19,8 +19,13 @@ from src.audits.query import EVENTS_ORDER, Selection
 from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows, render_selected
 from src.pagination import read_ahead
 
-ExportFormat = Literal["ndjson", "csv"]
-MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
+ExportFormat = Literal["ndjson", "csv", "bundle"]
+MEDIA_TYPES: dict[ExportFormat, str] = {
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv",
+    "bundle": "application/x-ndjson",
+}
+EXTENSIONS: dict[ExportFormat, str] = {"ndjson": "ndjson", "csv": "csv", "bundle": "bundle.ndjson"}
 
 EXPORT_BATCH = 1000
 Rows = Sequence[Row[*tuple[Any, ...]]]  # an event each (`EVENT_JSON` or `EVENT_COLUMNS`)
@@ -29,7 +34,11 @@ Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last row seen
 
 
 def batch_query(
-    selection: Selection, *, format: ExportFormat, descending: bool, after: Position | None
+    selection: Selection,
+    *,
+    format: Literal["ndjson", "csv"],
+    descending: bool,
+    after: Position | None,
 ) -> Select[Any]:
     """One export batch: the next `EXPORT_BATCH` selected events after `after`.
 
@@ -46,7 +55,7 @@ async def stream(
     *,
     session: AsyncSession,
     selection: Selection,
-    format: ExportFormat,
+    format: Literal["ndjson", "csv"],
     descending: bool,
 ) -> Batches:
     """Every selected event, a keyset batch at a time, in the list's order."""
@@ -86,7 +95,7 @@ async def started(batches: Batches) -> Batches:
     return resumed()
 
 
-def encode(format: ExportFormat, batches: Batches) -> AsyncIterator[str]:
+def encode(format: Literal["ndjson", "csv"], batches: Batches) -> AsyncIterator[str]:
     """The text of the export file, a chunk per batch."""
     return _as_csv(batches) if format == "csv" else _as_ndjson(batches)
 

@@ -19,8 +19,8 @@ from sqlmodel import col
 
 from src.audits.constants import IDEMPOTENCY_TTL_HOURS
 from src.audits.exceptions import IdempotencyKeyInFlight, IdempotencyKeyReused
-from src.audits.integrity import canonical_json
 from src.audits.models import IdempotencyRecord
+from src.verifier.content import canonical_json
 
 # Advisory locks share one namespace per database: keys are hashed under this label.
 _LOCK_LABEL = b"trailmark.idempotency\x00"

@@ -7,6 +7,7 @@ share transactions through the group committer; batches and idempotent requests 
 their own. Either way the service owns the transaction (`async with session.begin()`).
 """
 
+import hashlib
 import json
 import secrets
 import uuid
@@ -24,7 +25,7 @@ from sqlmodel import col
 from src.audits import idempotency
 from src.audits.exceptions import TenantNotFound
 from src.audits.group_commit import GroupCommitter
-from src.audits.integrity import CommittedContent, chain_hash, erasable_hashes
+from src.audits.integrity import CommittedContent, chain_hash
 from src.audits.models import ChainHead
 from src.audits.query import events
 from src.audits.rendering import EVENT_COLUMN_NAMES, fetch_rendered, render
@@ -32,7 +33,10 @@ from src.audits.schemas import EventBatchCreate, EventCreate, EventIn
 from src.auth import service as auth_service
 from src.auth.schemas import Principal, TenantAccess
 from src.exceptions import UnprocessableRequest
+from src.log.tree import TreeGrowth, write_tiles
 from src.metrics import Metrics
+from src.verifier import merkle
+from src.verifier.content import erasable_hashes
 
 Row = dict[str, Any]  # column values of a new event row
 
@@ -46,7 +50,35 @@ class RecordedEvents:
     replayed: bool
 
 
-Head = tuple[int, bytes]  # (seq, hash) of a tenant's newest event
+@dataclass(slots=True)
+class Head:
+    """A tenant's locked chain head: the newest link, and the right edge of its Merkle tree."""
+
+    seq: int
+    hash: bytes
+    tree_size: int
+    frontier: bytes
+
+    def grow(self, seq: int, head_hash: bytes, leaf_hashes: Sequence[bytes]) -> TreeGrowth | None:
+        """Move to the new newest link; integrate its leaves unless a backfill is behind."""
+        integrated = self.tree_size == self.seq
+        self.seq, self.hash = seq, head_hash
+        if not integrated:  # older events are not in the tree yet: the backfill adds these too
+            return None
+        frontier = merkle.Frontier.from_bytes(self.tree_size, self.frontier)
+        growth = TreeGrowth()
+        growth.add(frontier, leaf_hashes)
+        self.tree_size, self.frontier = frontier.size, frontier.to_bytes()
+        return growth
+
+
+_HEAD_COLUMNS = (
+    col(ChainHead.tenant),
+    col(ChainHead.head_seq),
+    col(ChainHead.head_hash),
+    col(ChainHead.tree_size),
+    col(ChainHead.frontier),
+)
 
 
 async def _lock_heads(session: AsyncSession, tenants: Sequence[str]) -> dict[str, Head]:
@@ -56,12 +88,19 @@ async def _lock_heads(session: AsyncSession, tenants: Sequence[str]) -> dict[str
     several heads never wait on each other in a cycle.
     """
     query = (
-        select(col(ChainHead.tenant), col(ChainHead.head_seq), col(ChainHead.head_hash))
+        select(*_HEAD_COLUMNS)
         .where(col(ChainHead.tenant).in_(tenants))
         .order_by(col(ChainHead.tenant))
         .with_for_update()
     )
-    heads = {row[0]: (int(row[1]), bytes(row[2])) for row in await session.execute(query)}
+
+    async def read() -> dict[str, Head]:
+        return {
+            row[0]: Head(int(row[1]), bytes(row[2]), int(row[3]), bytes(row[4]))
+            for row in await session.execute(query)
+        }
+
+    heads = await read()
     missing = [tenant for tenant in tenants if tenant not in heads]
     if missing:
         await auth_service.ensure_tenants(session=session, slugs=missing)
@@ -70,30 +109,56 @@ async def _lock_heads(session: AsyncSession, tenants: Sequence[str]) -> dict[str
             .values([{"tenant": tenant} for tenant in missing])
             .on_conflict_do_nothing()
         )
-        heads = {row[0]: (int(row[1]), bytes(row[2])) for row in await session.execute(query)}
+        heads = await read()
     return heads
 
 
 async def _move_heads(session: AsyncSession, heads: dict[str, Head]) -> None:
     """Set the (locked) heads of these tenants, in one statement."""
     moved = values(
-        column("tenant", Text), column("seq", BigInteger), column("hash", LargeBinary), name="moved"
-    ).data([(tenant, seq, head_hash) for tenant, (seq, head_hash) in heads.items()])
+        column("tenant", Text),
+        column("seq", BigInteger),
+        column("hash", LargeBinary),
+        column("tree_size", BigInteger),
+        column("frontier", LargeBinary),
+        name="moved",
+    ).data(
+        [
+            (tenant, head.seq, head.hash, head.tree_size, head.frontier)
+            for tenant, head in heads.items()
+        ]
+    )
     await session.execute(
         update(ChainHead)
         .where(col(ChainHead.tenant) == moved.c.tenant)
-        .values(head_seq=moved.c.seq, head_hash=moved.c.hash)
+        .values(
+            head_seq=moved.c.seq,
+            head_hash=moved.c.hash,
+            tree_size=moved.c.tree_size,
+            frontier=moved.c.frontier,
+        )
     )
+
+
+@dataclass(slots=True)
+class Chained:
+    """New rows chained after a head, the new newest link, and the rows' Merkle leaf hashes."""
+
+    rows: list[Row]
+    seq: int
+    hash: bytes
+    leaf_hashes: list[bytes]
 
 
 def chain_rows(
     tenant: str, seq: int, prev_hash: bytes, batch: Sequence[EventIn], received_at: datetime
-) -> tuple[list[dict[str, Any]], int, bytes]:
-    """The rows of `batch` chained after (`seq`, `prev_hash`), and the new head.
+) -> Chained:
+    """The rows of `batch` chained after (`seq`, `prev_hash`), the new head, and their leaves.
 
     Pure: the API's writes and the benchmark's COPY ceiling both chain events with it.
     """
-    rows: list[dict[str, Any]] = []  # column values of each new row
+    rows: list[Row] = []
+    leaf_hashes: list[bytes] = []
     for event in batch:
         seq += 1
         event_id = uuid6.uuid7()
@@ -120,12 +185,14 @@ def chain_rows(
             hashes=erasable_hashes(
                 salt,
                 actor_name=actor_name,
-                ip_address=event.ip_address,
+                ip_address=None if event.ip_address is None else str(event.ip_address),
                 user_agent=event.user_agent,
                 details=event.details,
             ),
         )
-        event_hash = chain_hash(prev_hash, committed.digest())
+        leaf_data = committed.leaf_data()
+        leaf_hashes.append(merkle.leaf_hash(leaf_data))
+        event_hash = chain_hash(prev_hash, hashlib.sha256(leaf_data).digest())
         rows.append(
             {
                 "tenant": tenant,
@@ -151,7 +218,7 @@ def chain_rows(
             }
         )
         prev_hash = event_hash
-    return rows, seq, prev_hash
+    return Chained(rows, seq, prev_hash, leaf_hashes)
 
 
 def _jsonb_order(value: Any) -> Any:  # any JSON value
@@ -180,12 +247,17 @@ def _rendered(row: Row) -> str:
 
 
 async def append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[Row]:
-    """Chain and insert `batch` at the end of the tenant's log (inside the caller's transaction)."""
-    [(seq, head_hash)] = (await _lock_heads(session, [tenant])).values()
-    rows, seq, head_hash = chain_rows(tenant, seq, head_hash, batch, datetime.now(UTC))
-    await session.execute(insert(events), rows)
-    await _move_heads(session, {tenant: (seq, head_hash)})
-    return rows
+    """Chain and insert `batch` at the end of the tenant's log and integrate it into the
+    tenant's Merkle tree (inside the caller's transaction)."""
+    heads = await _lock_heads(session, [tenant])
+    head = heads[tenant]
+    chained = chain_rows(tenant, head.seq, head.hash, batch, datetime.now(UTC))
+    await session.execute(insert(events), chained.rows)
+    growth = head.grow(chained.seq, chained.hash, chained.leaf_hashes)
+    if growth is not None:
+        await write_tiles(session, {tenant: growth})
+    await _move_heads(session, heads)
+    return chained.rows
 
 
 async def append_group(
@@ -193,8 +265,8 @@ async def append_group(
 ) -> list[tuple[uuid.UUID, str]]:
     """Append single events of any tenants in one transaction; (id, API JSON) of each, in order.
 
-    Three statements whatever the number of events and tenants: lock the heads, insert every
-    row, move the heads.
+    Four statements whatever the number of events and tenants: lock the heads, insert every
+    row, append to the Merkle trees' tiles, move the heads.
     """
     by_tenant: dict[str, list[int]] = {}
     for index, (tenant, _) in enumerate(items):
@@ -203,14 +275,19 @@ async def append_group(
     received_at = datetime.now(UTC)
     async with session.begin():
         heads = await _lock_heads(session, sorted(by_tenant))
+        growth: dict[str, TreeGrowth] = {}
         for tenant, indexes in by_tenant.items():
-            chained, seq, head_hash = chain_rows(
-                tenant, *heads[tenant], [items[i][1] for i in indexes], received_at
+            head = heads[tenant]
+            chained = chain_rows(
+                tenant, head.seq, head.hash, [items[i][1] for i in indexes], received_at
             )
-            heads[tenant] = (seq, head_hash)
-            for index, row in zip(indexes, chained, strict=True):
+            grown = head.grow(chained.seq, chained.hash, chained.leaf_hashes)
+            if grown is not None:
+                growth[tenant] = grown
+            for index, row in zip(indexes, chained.rows, strict=True):
                 written[index] = row
         await session.execute(insert(events), written)
+        await write_tiles(session, growth)
         await _move_heads(session, heads)
     return [(row["id"], _rendered(row)) for row in written]
 

@@ -121,7 +121,12 @@ class AuditEvent(SQLModel, table=True):
 
 
 class ChainHead(SQLModel, table=True):
-    """The newest link of a tenant's chain. Writers lock this row to take the next `seq`."""
+    """The newest link of a tenant's chain, and the right edge of its Merkle tree.
+
+    Writers lock this row to take the next `seq`; under the same lock they integrate the new
+    events into the tree (`tree_size` leaves, `frontier` = the roots of its perfect subtrees,
+    largest first). `tree_size` trails `head_seq` only while older events are backfilled.
+    """
 
     __tablename__ = "chain_head"
 
@@ -131,6 +136,10 @@ class ChainHead(SQLModel, table=True):
         sa_column=Column(
             LargeBinary(32), nullable=False, server_default=text("'\\x" + "00" * 32 + "'::bytea")
         )
+    )
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    frontier: bytes = Field(
+        sa_column=Column(LargeBinary, nullable=False, server_default=text("''::bytea"))
     )
 
 

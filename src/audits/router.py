@@ -1,6 +1,7 @@
 """`/api/v1/audits`: record, read, change, erase, export, count and verify audit events."""
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -23,12 +24,15 @@ from src.audits.dependencies import (
 )
 from src.dependencies import (
     CursorCodecDep,
+    LogIdentityDep,
     PrincipalDep,
     SessionDep,
 )
-from src.exceptions import Forbidden, ShuttingDown, Unauthorized
+from src.exceptions import Forbidden, ShuttingDown, Unauthorized, UnprocessableRequest
 from src.http.openapi import problem_responses
 from src.http.responses import etag, json_array, json_object, json_response, matches, page_json
+from src.log import exceptions as log_errors
+from src.log import service as log_service
 from src.pagination import InvalidCursor
 
 router = APIRouter(prefix="/audits", tags=["audits"])
@@ -119,8 +123,12 @@ async def list_events(
     summary="Export audit events",
     description=(
         "Every matching event, streamed with constant memory however many there are: NDJSON "
-        "(one event object per line, as the API returns it) or CSV (a header row; `actor.*` "
-        "flattened, `details` as JSON). Same filters as the list; no limit. Needs `audits:read`."
+        "(one event object per line, as the API returns it), CSV (a header row; `actor.*` "
+        "flattened, `details` as JSON), or `bundle`, an offline proof bundle: a header line "
+        "with the latest signed checkpoint, then each event with its leaf, salt and inclusion "
+        "proof, in the log's order (`seq`; `since_size` adds a consistency proof from an older "
+        "checkpoint). Check a bundle with `python -m src.verifier`. Same filters as the list; "
+        "no limit. Needs `audits:read`."
     ),
     response_class=StreamingResponse,
     responses={
@@ -131,22 +139,46 @@ async def list_events(
                 "text/csv": {"schema": {"type": "string"}},
             },
         },
-        **problem_responses(*AUTH, errors.InvalidSearchQuery),
+        **problem_responses(
+            *AUTH, errors.InvalidSearchQuery, log_errors.LogNotFound, log_errors.CheckpointNotFound
+        ),
     },
 )
 async def export_events(
     selection: SelectionDep,
     session: SessionDep,
+    identity: LogIdentityDep,
     format: Annotated[export.ExportFormat, Query(description="The file format.")] = "ndjson",
     order: OrderParam = "desc",
+    since_size: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=2**63 - 1,
+            description="Bundles only: a signed tree size to prove consistency from.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
-    batches = export.stream(
-        session=session, selection=selection, format=format, descending=order == "desc"
-    )
-    # The first batch is read before the response starts: a database failure or a statement
-    # timeout there is still a problem response, not a 200 with a broken body.
-    body = export.encode(format, await export.started(batches))
-    filename = f"audit-events-{selection.access.tenant}.{format}"
+    descending = order == "desc"
+    body: AsyncIterator[str]
+    if format == "bundle":
+        body = await log_service.export_bundle(
+            session=session,
+            identity=identity,
+            selection=selection,
+            descending=descending,
+            since_size=since_size,
+        )
+    else:
+        if since_size is not None:
+            raise UnprocessableRequest("`since_size` applies to `format=bundle` only.")
+        batches = export.stream(
+            session=session, selection=selection, format=format, descending=descending
+        )
+        # The first batch is read before the response starts: a database failure or a
+        # statement timeout there is still a problem response, not a 200 with a broken body.
+        body = export.encode(format, await export.started(batches))
+    filename = f"audit-events-{selection.access.tenant}.{export.EXTENSIONS[format]}"
     return StreamingResponse(
         body,
         media_type=export.MEDIA_TYPES[format],
@@ -186,8 +218,11 @@ async def event_stats(
     summary="Verify the hash chain",
     description=(
         "Recompute every hash in the `seq` range from the stored content and check every link "
-        "and that no `seq` is missing. Any edit, reordering or deletion made directly in the "
-        "database makes it `valid: false` and names the first bad `seq`. Needs `audits:read`."
+        "and that no `seq` is missing; check that each event's committed content is its leaf "
+        "in the transparency log's stored tiles, and that the latest signed checkpoint's root "
+        "is the root of those tiles (`checkpoint_size`, `root_hash`). Any edit, reordering or "
+        "deletion made directly in the database makes it `valid: false` and names the first "
+        "bad `seq`. Needs `audits:read`."
     ),
     response_model=schemas.Verification,
     responses=problem_responses(*AUTH),
@@ -195,11 +230,12 @@ async def event_stats(
 async def verify_chain(
     access: ReadAccess,
     session: SessionDep,
+    identity: LogIdentityDep,
     from_seq: FromSeq = None,
     to_seq: ToSeq = None,
 ) -> schemas.Verification:
     return await verification.verify(
-        session=session, access=access, from_seq=from_seq, to_seq=to_seq
+        session=session, identity=identity, access=access, from_seq=from_seq, to_seq=to_seq
     )
 
 

@@ -29,9 +29,9 @@ from src.audits.constants import (
 )
 from src.audits.examples import EXAMPLE_EVENT_IN, EXAMPLE_EVENT_OUT
 from src.audits.filters import EventFilter, ListFilters
-from src.audits.integrity import canonical_json
 from src.auth.schemas import TenantSlug
 from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime, with_examples
+from src.verifier.content import canonical_json
 
 
 def Text(min_length: int, max_length: int, description: str, **extra: Any) -> Any:  # noqa: N802
@@ -255,6 +255,8 @@ class Verification(BaseModel):
             "reason": None,
             "head_seq": 1200,
             "head_hash": "3b1f" + "0" * 60,
+            "checkpoint_size": 1200,
+            "root_hash": "Hj5TksjVG3ZlTTP3Kq2R1KmJHGnCVOw8qYWCdfk8CzY=",
         }
     )
 
@@ -264,6 +266,10 @@ class Verification(BaseModel):
     reason: str | None = Field(description="Why it failed.")
     head_seq: int = Field(description="The newest `seq` of the tenant's chain.")
     head_hash: str = Field(description="The newest hash of the tenant's chain (hex).")
+    checkpoint_size: int = Field(description="The size of the latest signed checkpoint.")
+    root_hash: str | None = Field(
+        description="The latest checkpoint's root hash (base64); null before the first."
+    )
 
 
 QUESTION_MAX_CHARS = 500

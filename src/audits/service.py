@@ -41,6 +41,18 @@ def _about(
     )
 
 
+async def event_seq(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUID) -> int:
+    """The `seq` of one of the tenant's events, erased or not (inside the caller's transaction)."""
+    if not access.visible:
+        raise EventNotFound()
+    seq = await session.scalar(
+        select(events.c.seq).where(events.c.tenant == access.tenant, events.c.id == event_id)
+    )
+    if seq is None:
+        raise EventNotFound()
+    return int(seq)
+
+
 async def _locked_event(
     session: AsyncSession, access: TenantAccess, event_id: uuid.UUID
 ) -> StoredEvent:

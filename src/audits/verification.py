@@ -14,6 +14,9 @@ from src.audits.models import ChainHead
 from src.audits.query import STORED_COLUMNS, events
 from src.audits.schemas import Verification
 from src.auth.schemas import TenantAccess
+from src.log import verification as log_verification
+from src.log.signing import LogIdentity
+from src.log.verification import LeafCheck
 from src.pagination import read_ahead
 
 VERIFY_BATCH = 5000
@@ -22,11 +25,13 @@ VERIFY_BATCH = 5000
 async def verify(
     *,
     session: AsyncSession,
+    identity: LogIdentity,
     access: TenantAccess,
     from_seq: int | None,
     to_seq: int | None,
 ) -> Verification:
-    """Recompute every hash in the range from stored content and check every link."""
+    """Recompute every hash in the range from stored content and check every link; check
+    each event is its leaf in the log's tiles, and the latest checkpoint is their root."""
     head_seq, head_hash = 0, GENESIS_HASH
     if access.visible:
         async with session.begin():
@@ -42,6 +47,10 @@ async def verify(
     start = from_seq or 1
     end = min(to_seq if to_seq is not None else head_seq, head_seq)
     verifier = ChainVerifier(expected_seq=start)
+    leaf_check = LeafCheck(
+        access.tenant, await log_verification.integrated_size(session, access.tenant)
+    )
+    bad_leaf: int | None = None
     if start <= end:
         async with session.begin():
             if start > 1:
@@ -69,16 +78,31 @@ async def verify(
         batches = read_ahead(fetch, lambda row: int(row.seq), VERIFY_BATCH)
         async with aclosing(batches):
             async for rows in batches:
-                if not all(verifier.feed(StoredEvent(*row)) for row in rows):
+                leaves: list[tuple[int, bytes]] = []
+                for row in rows:
+                    if not verifier.feed(StoredEvent(*row)):
+                        break
+                    assert verifier.leaf_data is not None  # set by every successful feed
+                    leaves.append((int(row.seq), verifier.leaf_data))
+                bad_leaf = await leaf_check.first_mismatch(session, leaves)
+                if bad_leaf is not None or verifier.first_invalid_seq is not None:
                     break
         verifier.finish(head_seq=head_seq, head_hash=head_hash, last_seq=end)
+    first_invalid, reason = verifier.first_invalid_seq, verifier.reason
+    if bad_leaf is not None and (first_invalid is None or bad_leaf < first_invalid):
+        first_invalid, reason = bad_leaf, "the event's committed content is not its leaf in the log"
+    checkpoint = await log_verification.check_latest_checkpoint(session, identity, access.tenant)
+    if first_invalid is None and reason is None and checkpoint.reason is not None:
+        reason = checkpoint.reason
     return Verification(
-        valid=verifier.first_invalid_seq is None,
+        valid=first_invalid is None and reason is None,
         checked=verifier.checked,
-        first_invalid_seq=verifier.first_invalid_seq,
-        reason=verifier.reason,
+        first_invalid_seq=first_invalid,
+        reason=reason,
         head_seq=head_seq,
         head_hash=head_hash.hex(),
+        checkpoint_size=checkpoint.size,
+        root_hash=checkpoint.root_hash,
     )
 
 

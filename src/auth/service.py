@@ -88,6 +88,12 @@ async def ensure_tenants(*, session: AsyncSession, slugs: Sequence[str]) -> None
     await session.execute(insert(Tenant).values(rows).on_conflict_do_nothing())
 
 
+async def tenant_exists(*, session: AsyncSession, slug: str) -> bool:
+    """Whether the tenant exists (inside the caller's transaction)."""
+    found = await session.scalar(select(col(Tenant.slug)).where(col(Tenant.slug) == slug))
+    return found is not None
+
+
 async def create_key(*, session: AsyncSession, pepper: bytes, request: KeyCreate) -> KeyCreated:
     """Store a new key (and its tenant, if new); return it with its secret, shown this once."""
     minted = mint_key()

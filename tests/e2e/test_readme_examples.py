@@ -146,3 +146,27 @@ def _json_documents(output: str) -> list[Any]:  # the JSON documents curl printe
         document, position = decoder.raw_decode(output, position)
         documents.append(document)
     return documents
+
+
+@pytest.mark.slow
+def test_verify_examples(running_service: tuple[str, Path], tmp_path: Path) -> None:
+    base, key_file = running_service
+    setup = readme_example("audits").split("\n\n")[0]  # the tenant key, as made above
+    script = (
+        (setup + "\n" + readme_example("verify"))
+        .replace("http://127.0.0.1:8000", base)
+        .replace(".data/dev-admin-key", str(key_file))
+        .replace("acme-checkpoint.txt", str(tmp_path / "acme-checkpoint.txt"))
+        .replace("acme-bundle.ndjson", str(tmp_path / "acme-bundle.ndjson"))
+    )
+    output = run_example(script, {})
+    checkpoint = (tmp_path / "acme-checkpoint.txt").read_text()
+    assert checkpoint.startswith("trailmark.localhost/acme\n")
+    assert "\n\n\u2014 trailmark.localhost/acme " in checkpoint
+    proof, _ = json.JSONDecoder().raw_decode(output.split(checkpoint, 1)[1].lstrip())
+    assert proof["tree_size"] >= 1
+    assert proof["inclusion"] is not None
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("OK ")
+    assert "complete bundle" in last
+    assert f"only grew since size {checkpoint.splitlines()[1]}" in last

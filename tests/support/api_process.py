@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.tlog import TEST_LOG_SIGNING_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 PEPPER = "fault-test-pepper-not-secret"
 
@@ -39,6 +41,7 @@ class ApiProcess:
             "ENVIRONMENT": "production",
             "DATABASE_URL": self.database_url,
             "API_KEY_PEPPER": PEPPER,
+            "LOG_SIGNING_KEY": TEST_LOG_SIGNING_KEY,
             "LOG_LEVEL": "WARNING",
             "ACCESS_LOG": "false",
             **{name.upper(): value for name, value in self.settings.items()},

@@ -1,0 +1,116 @@
+"""Inclusion and consistency proofs, and tree roots, from the stored hash tiles.
+
+A proof is a list of subtree hashes (RFC 9162 section 2.1); each subtree splits into perfect
+nodes (src/verifier/merkle.py), and each perfect node is a stored tile hash or is hashed up
+from at most 255 of them in one tile. So a proof reads O(log n) tiles, in one query.
+"""
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.verifier import merkle
+from src.verifier.tiles import TILE_HEIGHT
+
+HASH = merkle.HASH_SIZE
+
+
+class TileMissing(LookupError):
+    """A hash the tree should have is not in the stored tiles (the store was damaged)."""
+
+
+def node_tile(level: int, index: int) -> tuple[int, int]:
+    """The (tile level, tile index) holding the hashes perfect node (level, index) is made of."""
+    tile_level, height = divmod(level, TILE_HEIGHT)
+    return tile_level, (index << height) >> TILE_HEIGHT
+
+
+_READ_TILES = text(
+    "SELECT t.level, t.index, t.hashes FROM log_tile t "
+    "JOIN unnest(CAST(:levels AS smallint[]), CAST(:indexes AS bigint[])) AS wanted(level, index) "
+    "ON t.level = wanted.level AND t.index = wanted.index WHERE t.tenant = :tenant"
+)
+
+
+class NodeReader:
+    """Perfect-node hashes of one tenant's tree, read from its tiles and kept in bounded caches.
+
+    `load` fetches the tiles some nodes need (one query); `node` then answers from memory.
+    Reading proofs for consecutive leaves (a bundle export) reuses almost every tile and node.
+    """
+
+    def __init__(self, tenant: str, *, max_tiles: int = 64, max_nodes: int = 1 << 16) -> None:
+        self.tenant = tenant
+        self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._nodes: dict[tuple[int, int], bytes] = {}
+        self._max_tiles = max_tiles
+        self._max_nodes = max_nodes
+
+    async def load(self, session: AsyncSession, nodes: Iterable[tuple[int, int]]) -> None:
+        wanted = {node_tile(level, index) for level, index in nodes} - self._tiles.keys()
+        if not wanted:
+            return
+        levels, indexes = zip(*sorted(wanted), strict=True)
+        rows = await session.execute(
+            _READ_TILES, {"tenant": self.tenant, "levels": list(levels), "indexes": list(indexes)}
+        )
+        for level, index, hashes in rows:
+            self._tiles[(level, index)] = bytes(hashes)
+        while len(self._tiles) > max(self._max_tiles, len(wanted)):
+            self._tiles.popitem(last=False)
+
+    def node(self, level: int, index: int) -> bytes:
+        """The hash of perfect node (level, index); its tile must have been loaded."""
+        key = (level, index)
+        cached = self._nodes.get(key)
+        if cached is not None:
+            return cached
+        height = level % TILE_HEIGHT
+        if height == 0:
+            tile = self._tiles.get(node_tile(level, index))
+            start = (index % (1 << TILE_HEIGHT)) * HASH
+            if tile is None or len(tile) < start + HASH:
+                raise TileMissing(f"no stored hash for node {level}/{index}")
+            return tile[start : start + HASH]
+        value = merkle.node_hash(
+            self.node(level - 1, 2 * index), self.node(level - 1, 2 * index + 1)
+        )
+        if len(self._nodes) >= self._max_nodes:
+            self._nodes.clear()  # a bounded memo: cheap to rebuild, never grows with the log
+        self._nodes[key] = value
+        return value
+
+    def range_hash(self, lo: int, hi: int) -> bytes:
+        return merkle.range_hash([self.node(*node) for node in merkle.perfect_nodes(lo, hi)])
+
+
+def _nodes_of(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [node for lo, hi in ranges for node in merkle.perfect_nodes(lo, hi)]
+
+
+async def inclusion_proof(
+    session: AsyncSession, reader: NodeReader, *, index: int, size: int
+) -> list[bytes]:
+    """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
+    ranges = merkle.inclusion_ranges(index, size)
+    await reader.load(session, _nodes_of(ranges))
+    return [reader.range_hash(lo, hi) for lo, hi in ranges]
+
+
+async def consistency_proof(
+    session: AsyncSession, reader: NodeReader, *, old_size: int, new_size: int
+) -> list[bytes]:
+    """RFC 9162 consistency proof from the tree of `old_size` leaves to that of `new_size`."""
+    ranges = merkle.consistency_ranges(old_size, new_size)
+    await reader.load(session, _nodes_of(ranges))
+    return [reader.range_hash(lo, hi) for lo, hi in ranges]
+
+
+async def root_of_tiles(session: AsyncSession, reader: NodeReader, size: int) -> bytes:
+    """The root of the tree of `size` leaves, hashed from the stored tiles."""
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    await reader.load(session, merkle.perfect_nodes(0, size))
+    return reader.range_hash(0, size)

@@ -1,0 +1,209 @@
+"""`/api/v1/logs/{tenant}/...` (a C2SP tlog-tiles URL prefix) and `/audits/{id}/proof`."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import PlainTextResponse
+
+from src.audits import exceptions as audit_errors
+from src.audits.constants import DEFAULT_PAGE_SIZE
+from src.audits.dependencies import PageCursor, PageLimit, ReadAccess
+from src.auth import service as auth_service
+from src.auth.constants import Scope
+from src.auth.schemas import Principal, TenantAccess, TenantSlug
+from src.dependencies import CursorCodecDep, LogIdentityDep, SessionDep, require
+from src.exceptions import Forbidden, Unauthorized
+from src.http.openapi import problem_responses
+from src.http.responses import json_response
+from src.log import exceptions as errors
+from src.log import service
+from src.log.schemas import (
+    EXAMPLE_CHECKPOINT,
+    CheckpointPage,
+    ConsistencyProof,
+    InclusionProof,
+    LogKey,
+)
+from src.pagination import InvalidCursor
+
+router = APIRouter(tags=["log"])
+
+AUTH = (Unauthorized, Forbidden)
+NO_STORE = {"Cache-Control": "no-store"}
+IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+# A partial tile of a given width never changes either, but a client should come back for
+# the wider one: let it revalidate rather than keep it for a year.
+PARTIAL = {"Cache-Control": "private, no-cache"}
+
+MAX_TREE_SIZE = 2**63 - 1
+
+
+async def log_access(
+    principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ))],
+    tenant: Annotated[TenantSlug, Path(description="The tenant whose log this is.")],
+) -> TenantAccess:
+    """The path's tenant: an admin's choice, or a key's own (another tenant's is a 404)."""
+    return auth_service.resolve_tenant(principal, tenant)
+
+
+LogAccess = Annotated[TenantAccess, Depends(log_access)]
+
+
+@router.get(
+    "/logs/{tenant}/checkpoint",
+    summary="The latest signed checkpoint",
+    description=(
+        "The newest C2SP checkpoint of the tenant's log, a signed note: origin, tree size, "
+        "base64 root hash, a blank line, then the Ed25519 signature line. Verify it with the key "
+        "from `/key`. An empty log has a signed checkpoint of size 0. Needs `audits:read`."
+    ),
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The signed checkpoint.",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_CHECKPOINT}
+            },
+        },
+        **problem_responses(*AUTH, errors.LogNotFound),
+    },
+)
+async def get_checkpoint(
+    access: LogAccess, session: SessionDep, identity: LogIdentityDep
+) -> PlainTextResponse:
+    latest = await service.latest_checkpoint(session=session, identity=identity, access=access)
+    return PlainTextResponse(latest.note, headers=NO_STORE)
+
+
+@router.get(
+    "/logs/{tenant}/key",
+    summary="The log's verifier key",
+    description=(
+        "The tenant log's origin and the C2SP signed-note verifier key its checkpoints are "
+        "signed with. Pin it once, out of band; everything else can then be checked offline. "
+        "Needs `audits:read`."
+    ),
+    response_model=LogKey,
+    responses=problem_responses(*AUTH, errors.LogNotFound),
+)
+async def get_key(access: LogAccess, session: SessionDep, identity: LogIdentityDep) -> LogKey:
+    return await service.key(session=session, identity=identity, access=access)
+
+
+@router.get(
+    "/logs/{tenant}/checkpoints",
+    summary="Every signed checkpoint",
+    description=(
+        "Every checkpoint the log ever signed (size 0 included), newest first, paged with "
+        "`cursor` like `/audits`. Needs `audits:read`."
+    ),
+    response_model=CheckpointPage,
+    responses=problem_responses(*AUTH, errors.LogNotFound, InvalidCursor),
+)
+async def list_checkpoints(
+    access: LogAccess,
+    session: SessionDep,
+    identity: LogIdentityDep,
+    codec: CursorCodecDep,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    cursor: PageCursor = None,
+) -> CheckpointPage:
+    items, next_cursor = await service.list_checkpoints(
+        session=session, identity=identity, access=access, codec=codec, limit=limit, cursor=cursor
+    )
+    return CheckpointPage(items=items, next_cursor=next_cursor, limit=limit)
+
+
+@router.get(
+    "/logs/{tenant}/consistency",
+    summary="A consistency proof between two checkpoints",
+    description=(
+        "RFC 9162 (section 2.1.4) proof that the signed tree of size `to` (default: the latest) "
+        "extends the signed tree of size `from`: the log only grew. Both must be signed sizes "
+        "(else 404 `checkpoint_not_found`); `from` greater than `to` is a 422. "
+        "Needs `audits:read`."
+    ),
+    response_model=ConsistencyProof,
+    responses=problem_responses(*AUTH, errors.LogNotFound, errors.CheckpointNotFound),
+)
+async def get_consistency(
+    access: LogAccess,
+    session: SessionDep,
+    identity: LogIdentityDep,
+    from_: Annotated[
+        int, Query(alias="from", ge=1, le=MAX_TREE_SIZE, description="The older size.")
+    ],
+    to: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_TREE_SIZE, description="The newer size (default: the latest)."),
+    ] = None,
+) -> Response:
+    proof = await service.consistency(
+        session=session, identity=identity, access=access, old_size=from_, new_size=to
+    )
+    return json_response(proof.model_dump_json(by_alias=True))
+
+
+@router.get(
+    "/logs/{tenant}/tile/{tile_path:path}",
+    summary="A hash tile or an entry bundle",
+    description=(
+        "C2SP tlog-tiles: `tile/<L>/<N>` (256 hashes of 32 bytes) or `tile/<L>/<N>.p/<W>` (the "
+        "first W), and `tile/entries/<N>[.p/<W>]` (each leaf as a big-endian uint16 length and "
+        "its bytes), N in the `x001/x234/067` form. Only tiles within the latest checkpoint are "
+        "served (404 beyond it). Full tiles never change and are cached for a year. "
+        "Needs `audits:read`."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The tile's bytes.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+        **problem_responses(*AUTH, errors.LogNotFound, errors.TileNotFound),
+    },
+)
+async def get_tile(
+    access: LogAccess,
+    session: SessionDep,
+    identity: LogIdentityDep,
+    tile_path: Annotated[str, Path(description="`<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`.")],
+) -> Response:
+    data, ref = await service.tile(
+        session=session, identity=identity, access=access, path=tile_path
+    )
+    headers = IMMUTABLE if ref.width == 256 else PARTIAL
+    return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+@router.get(
+    "/audits/{event_id:event_id}/proof",
+    summary="Prove an event is in the log",
+    description=(
+        "The event's leaf (its committed content, which holds no personal data) and its RFC "
+        "9162 inclusion proof in a signed tree: `tree_size` (a signed size containing the "
+        "event), by default the latest checkpoint, returned beside it. An event no checkpoint "
+        "covers yet is a 409 `not_integrated` with `Retry-After`. Works for erased events too. "
+        "Needs `audits:read`."
+    ),
+    response_model=InclusionProof,
+    responses=problem_responses(
+        *AUTH, audit_errors.EventNotFound, errors.CheckpointNotFound, errors.NotIntegrated
+    ),
+)
+async def get_proof(
+    event_id: uuid.UUID,
+    access: ReadAccess,
+    session: SessionDep,
+    identity: LogIdentityDep,
+    tree_size: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_TREE_SIZE, description="A signed tree size (default: the latest)."),
+    ] = None,
+) -> InclusionProof:
+    return await service.event_proof(
+        session=session, identity=identity, access=access, event_id=event_id, tree_size=tree_size
+    )

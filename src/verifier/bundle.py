@@ -1,0 +1,239 @@
+"""Checking an offline proof bundle (`GET /audits/export?format=bundle`) with a pinned key.
+
+A bundle is NDJSON: a header `{"format", "origin", "verifier_key", "checkpoint", "complete"
+[, "consistency"]}`, then one line per event `{"event", "leaf_data", "salt", "leaf_index",
+"inclusion"}`. Checked, in one pass with constant memory:
+
+- the checkpoint is signed by the pinned key, and names that key's log;
+- with a checkpoint saved earlier, the header's consistency proof shows the log only grew;
+- each event's visible fields, rehashed with its salt, are exactly its leaf data, and its
+  inclusion proof puts that leaf at `seq - 1` under the checkpoint's root;
+- when the bundle says it is complete, its events are leaves 0 .. size-1, in order.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from src.verifier import merkle, note
+from src.verifier.content import EventMismatch, leaf_of_event
+
+BUNDLE_FORMAT = "trailmark-bundle/v1"
+
+
+class BundleError(ValueError):
+    """The bundle does not verify: `where` names the event (or the header) and `reason` why."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class BundleSummary:
+    origin: str
+    size: int
+    root_hash: bytes
+    events: int
+    complete: bool
+    since_size: int | None
+
+
+def _b64(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError(f"{what} is not valid base64") from None
+
+
+class _Hashes:
+    """Base64 hashes decoded once: consecutive proofs repeat almost all their elements."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._decoded: dict[str, bytes] = {}
+        self._limit = limit
+
+    def decode(self, items: object) -> list[bytes]:
+        if not isinstance(items, list):
+            raise ValueError("the proof is not a list")
+        decoded = self._decoded
+        out = []
+        for item in items:
+            value = decoded.get(item) if isinstance(item, str) else None
+            if value is None:
+                value = _b64(item, "a proof hash")
+                if len(decoded) >= self._limit:
+                    decoded.clear()  # bounded: memory stays flat however long the bundle
+                decoded[item] = value
+            out.append(value)
+        return out
+
+
+def open_checkpoint(text: str, key: note.VerifierKey) -> note.Checkpoint:
+    """A checkpoint signed by `key` for `key`'s log (its origin is the key's name)."""
+    checkpoint = note.parse_checkpoint(note.open_note(text, key))
+    if checkpoint.origin != key.name:
+        raise ValueError(f"the checkpoint is for log {checkpoint.origin!r}, not {key.name!r}")
+    return checkpoint
+
+
+def _header(
+    line: str | bytes, key: note.VerifierKey, since: str | None
+) -> tuple[note.Checkpoint, bool, int | None]:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        raise BundleError("header", "the first line is not JSON") from None
+    if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
+        raise BundleError("header", f"not a {BUNDLE_FORMAT} bundle")
+    text = header.get("checkpoint")
+    if not isinstance(text, str):
+        raise BundleError("header", "the checkpoint is missing")
+    try:
+        checkpoint = open_checkpoint(text, key)
+    except ValueError as error:
+        raise BundleError("checkpoint", str(error)) from None
+    complete = header.get("complete") is True
+    since_size = None
+    if since is not None:
+        try:
+            saved = open_checkpoint(since, key)
+        except ValueError as error:
+            raise BundleError("saved checkpoint", str(error)) from None
+        since_size = saved.size
+        _check_consistency(saved, checkpoint, header.get("consistency"))
+    return checkpoint, complete, since_size
+
+
+def _check_consistency(
+    saved: note.Checkpoint, checkpoint: note.Checkpoint, consistency: object
+) -> None:
+    """The bundle's checkpoint extends the saved one: the log was only appended to."""
+    where = "consistency"
+    if saved.size > checkpoint.size:
+        raise BundleError(where, f"the log shrank from {saved.size} to {checkpoint.size} leaves")
+    if saved.size == checkpoint.size:
+        if saved.root_hash != checkpoint.root_hash:
+            raise BundleError(where, f"two different trees of size {saved.size} were signed")
+        return
+    if saved.size == 0:
+        return  # every tree extends the empty one
+    if not isinstance(consistency, dict) or consistency.get("from") != saved.size:
+        raise BundleError(
+            where,
+            f"the bundle has no consistency proof from size {saved.size} "
+            f"(export it with since_size={saved.size})",
+        )
+    try:
+        proof = _Hashes().decode(consistency.get("proof"))
+    except ValueError as error:
+        raise BundleError(where, str(error)) from None
+    if not merkle.verify_consistency(
+        old_size=saved.size,
+        new_size=checkpoint.size,
+        proof=proof,
+        old_root=saved.root_hash,
+        new_root=checkpoint.root_hash,
+    ):
+        raise BundleError(
+            where,
+            f"the tree of size {checkpoint.size} does not extend the saved one of size "
+            f"{saved.size}: history was rewritten",
+        )
+
+
+def _name(item: object, number: int) -> str:
+    if isinstance(item, dict):
+        event = item.get("event")
+        if isinstance(event, dict):
+            return f"event {event.get('id')} (seq {event.get('seq')})"
+    return f"line {number}"
+
+
+def verify_bundle(
+    lines: Iterable[str | bytes], key: note.VerifierKey, *, since: str | None = None
+) -> BundleSummary:
+    """Check a bundle line by line; raise BundleError at the first thing that does not hold."""
+    iterator = iter(lines)
+    first = next(iterator, None)
+    if first is None:
+        raise BundleError("header", "the bundle is empty")
+    checkpoint, complete, since_size = _header(first, key, since)
+    tenant = checkpoint.origin.rpartition("/")[2]  # origins are `<LOG_ORIGIN>/<tenant>`
+    inclusion = merkle.InclusionVerifier(size=checkpoint.size, root=checkpoint.root_hash)
+    hashes = _Hashes()
+    count = 0
+    for number, line in enumerate(iterator, start=2):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise BundleError(f"line {number}", "not JSON") from None
+        where = _name(item, number)
+        try:
+            _check_event(item, count if complete else None, tenant, inclusion, hashes)
+        except (ValueError, TypeError) as error:
+            raise BundleError(where, str(error)) from None
+        count += 1
+    if complete and count != checkpoint.size:
+        raise BundleError(
+            "bundle",
+            f"a complete bundle must hold all {checkpoint.size} leaves; it holds {count}",
+        )
+    return BundleSummary(
+        origin=checkpoint.origin,
+        size=checkpoint.size,
+        root_hash=checkpoint.root_hash,
+        events=count,
+        complete=complete,
+        since_size=since_size,
+    )
+
+
+def _check_event(
+    item: object,
+    expected_index: int | None,
+    tenant: str,
+    inclusion: merkle.InclusionVerifier,
+    hashes: _Hashes,
+) -> None:
+    if not isinstance(item, dict):
+        raise ValueError("the line is not an object")
+    event = item.get("event")
+    if not isinstance(event, dict):
+        raise ValueError("`event` is missing")
+    index = item.get("leaf_index")
+    if type(index) is not int:
+        raise ValueError("`leaf_index` is not an integer")
+    if expected_index is not None and index != expected_index:
+        raise ValueError(
+            f"expected leaf {expected_index} here (a complete bundle lists every leaf in "
+            f"order), found leaf {index}: events were removed or reordered"
+        )
+    if event.get("seq") != index + 1:
+        raise ValueError(f"leaf {index} is not seq {event.get('seq')}")
+    if event.get("tenant") != tenant:
+        raise ValueError(f"the event is tenant {event.get('tenant')!r}'s, not this log's")
+    leaf = _b64(item.get("leaf_data"), "`leaf_data`")
+    salt_text = item.get("salt")
+    if salt_text is not None and not isinstance(salt_text, str):
+        raise ValueError("`salt` is not a hex string")
+    try:
+        salt = None if salt_text is None else bytes.fromhex(salt_text)
+    except ValueError:
+        raise ValueError("`salt` is not hex") from None
+    try:
+        rebuilt = leaf_of_event(event, salt, leaf)
+    except EventMismatch as error:
+        raise ValueError(f"the event cannot be matched to its leaf: {error}") from None
+    if rebuilt != leaf:
+        raise ValueError("the event's fields do not match its leaf data (the event was edited)")
+    proof = hashes.decode(item.get("inclusion"))
+    if not inclusion.check(merkle.leaf_hash(leaf), index, proof):
+        raise ValueError("its inclusion proof does not lead to the checkpoint's root")

@@ -1,0 +1,375 @@
+"""The offline proof bundle: exported by the server, checked by the standalone verifier, and
+every kind of tampering in the database caught by it, naming the event."""
+
+import hashlib
+import json
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.audits.integrity import StoredEvent, chain_hash
+from src.audits.query import STORED_COLUMNS, events
+from src.config import Settings
+from src.verifier import note
+from src.verifier.bundle import BundleError, BundleSummary, verify_bundle
+from tests.support.api import post_many
+from tests.support.events import event
+from tests.support.paths import api_path
+from tests.support.problems import assert_problem
+from tests.support.tlog import sign_now
+
+COMPLETE = {"format": "bundle", "order": "asc", "include_erased": "true"}
+
+
+async def export_bundle(
+    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
+) -> list[str]:
+    response = await client.get(
+        api_path("export_events"), headers=headers, params={**COMPLETE, **params}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    assert "attachment" in response.headers["content-disposition"]
+    return response.text.splitlines()
+
+
+async def log_key(client: httpx.AsyncClient, headers: dict[str, str]) -> note.VerifierKey:
+    response = await client.get(api_path("get_key", tenant="acme"), headers=headers)
+    return note.parse_verifier_key(response.json()["verifier_key"])
+
+
+async def saved_checkpoint(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    response = await client.get(api_path("get_checkpoint", tenant="acme"), headers=headers)
+    assert response.status_code == 200
+    return response.text
+
+
+@pytest.fixture
+async def logged(
+    client: httpx.AsyncClient, acme: dict[str, str], engine: AsyncEngine, settings: Settings
+) -> list[dict[str, Any]]:
+    """A signed log of 40 events of tenant acme (one pending, later settled; one erased)."""
+    items = await post_many(
+        client,
+        acme,
+        [event(entity_id=f"e{i}", status="pending" if i == 3 else "success") for i in range(38)],
+    )
+    settled = await client.patch(
+        api_path("get_event", event_id=items[3]["id"]), headers=acme, json={"status": "failure"}
+    )
+    assert settled.status_code == 200
+    erased = await client.delete(api_path("get_event", event_id=items[5]["id"]), headers=acme)
+    assert erased.status_code == 204
+    await sign_now(engine, settings)
+    return items
+
+
+async def tamper(engine: AsyncEngine, *statements: str) -> None:
+    """Change the database as a superuser would, the append-only triggers disabled."""
+    async with engine.begin() as connection:
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for statement in statements:
+            await connection.execute(text(statement))
+
+
+def failure(lines: list[str], key: note.VerifierKey, since: str | None = None) -> BundleError:
+    with pytest.raises(BundleError) as caught:
+        verify_bundle(lines, key, since=since)
+    return caught.value
+
+
+class TestExport:
+    async def test_a_complete_bundle_verifies(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        lines = await export_bundle(client, acme)
+        header = json.loads(lines[0])
+        assert header["format"] == "trailmark-bundle/v1"
+        assert header["complete"] is True
+        assert header["origin"] == "trailmark.localhost/acme"
+        assert len(lines) == 1 + 40  # 38 events, the settlement and the erasure
+        erased = json.loads(lines[6])
+        assert erased["salt"] is None
+        assert erased["event"]["erased_at"] is not None
+        summary = verify_bundle(lines, await log_key(client, acme))
+        assert summary == BundleSummary(
+            origin="trailmark.localhost/acme",
+            size=40,
+            root_hash=summary.root_hash,
+            events=40,
+            complete=True,
+            since_size=None,
+        )
+
+    async def test_events_newer_than_the_checkpoint_are_left_out(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        await post_many(client, acme, [event()])
+        lines = await export_bundle(client, acme)
+        assert len(lines) == 41
+        verify_bundle(lines, await log_key(client, acme))
+
+    async def test_a_filtered_bundle_is_partial_and_verifies(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        lines = await export_bundle(client, acme, entity_id="e7", order="desc")
+        assert json.loads(lines[0])["complete"] is False
+        assert len(lines) == 2
+        assert not verify_bundle(lines, await log_key(client, acme)).complete
+
+    async def test_since_size_proves_the_log_only_grew(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        settings: Settings,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        saved = await saved_checkpoint(client, acme)
+        await post_many(client, acme, [event(entity_id=f"later{i}") for i in range(9)])
+        await sign_now(engine, settings)
+        lines = await export_bundle(client, acme, since_size=40)
+        assert json.loads(lines[0])["consistency"]["from"] == 40
+        summary = verify_bundle(lines, await log_key(client, acme), since=saved)
+        assert (summary.size, summary.since_size) == (49, 40)
+        # Without the proof, a saved checkpoint cannot be checked.
+        without = await export_bundle(client, acme)
+        assert "since_size=40" in str(failure(without, await log_key(client, acme), saved))
+
+    @pytest.mark.parametrize(
+        ("params", "status", "code"),
+        [
+            ({"since_size": 7}, 404, "checkpoint_not_found"),
+            ({"since_size": 41}, 422, "validation_error"),
+            ({"since_size": 40, "format": "ndjson"}, 422, "validation_error"),
+        ],
+    )
+    async def test_bad_since_sizes(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        logged: list[dict[str, Any]],
+        params: dict[str, Any],
+        status: int,
+        code: str,
+    ) -> None:
+        response = await client.get(
+            api_path("export_events"), headers=acme, params={**COMPLETE, **params}
+        )
+        assert_problem(response, status, code)
+
+    async def test_a_wrong_key_or_another_log_is_refused(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        globex: dict[str, str],
+        logged: list[dict[str, Any]],
+    ) -> None:
+        lines = await export_bundle(client, acme)
+        other_log = await client.get(api_path("get_key", tenant="globex"), headers=globex)
+        wrong = note.parse_verifier_key(other_log.json()["verifier_key"])
+        assert failure(lines, wrong).where == "checkpoint"
+
+
+class TestTampering:
+    """Each change made directly in the database is caught by the offline verifier."""
+
+    async def test_an_edited_event(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        target = logged[10]
+        await tamper(
+            engine, f"UPDATE audit_event SET entity_id = 'forged' WHERE id = '{target['id']}'"
+        )
+        error = failure(await export_bundle(client, acme), await log_key(client, acme))
+        assert error.where == f"event {target['id']} (seq {target['seq']})"
+        assert "inclusion proof" in error.reason
+
+    async def test_an_edited_event_in_the_bundle_file(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        lines = await export_bundle(client, acme)
+        line = json.loads(lines[12])
+        line["event"]["actor"]["name"] = "Mallory"
+        lines[12] = json.dumps(line)
+        error = failure(lines, await log_key(client, acme))
+        assert error.where == f"event {line['event']['id']} (seq 12)"
+        assert "do not match its leaf" in error.reason
+
+    async def test_a_deleted_event(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        await tamper(engine, f"DELETE FROM audit_event WHERE id = '{logged[20]['id']}'")
+        error = failure(await export_bundle(client, acme), await log_key(client, acme))
+        assert error.where == f"event {logged[21]['id']} (seq 22)"
+        assert "removed or reordered" in error.reason
+
+    async def test_an_inserted_event(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        # A forged event slipped in at seq 15, the later ones moved up a place.
+        await tamper(
+            engine,
+            "UPDATE audit_event SET seq = seq + 1000000 WHERE tenant = 'acme' AND seq >= 15",
+            "UPDATE audit_event SET seq = seq - 999999 WHERE tenant = 'acme' AND seq > 1000000",
+            "INSERT INTO audit_event (tenant, seq, id, action_type, entity_type, entity_id, "
+            "status, occurred_at, received_at, hash, prev_hash, field_salt) SELECT tenant, 15, "
+            "gen_random_uuid(), action_type, entity_type, 'forged', status, occurred_at, "
+            "received_at, hash, prev_hash, field_salt FROM audit_event "
+            "WHERE tenant = 'acme' AND seq = 14",
+        )
+        lines = await export_bundle(client, acme)
+        error = failure(lines, await log_key(client, acme))
+        forged = json.loads(lines[15])["event"]
+        assert forged["entity_id"] == "forged"
+        assert error.where == f"event {forged['id']} (seq 15)"
+
+    async def test_a_reordered_bundle(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        lines = await export_bundle(client, acme)
+        lines[8], lines[9] = lines[9], lines[8]
+        error = failure(lines, await log_key(client, acme))
+        assert error.where == f"event {logged[8]['id']} (seq 9)"
+
+    async def test_an_edited_proof_or_checkpoint(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        key = await log_key(client, acme)
+        lines = await export_bundle(client, acme)
+        line = json.loads(lines[30])
+        proof = line["inclusion"]
+        proof[0] = proof[1]
+        lines[30] = json.dumps(line)
+        assert "inclusion proof" in failure(lines, key).reason
+        lines = await export_bundle(client, acme)
+        header = json.loads(lines[0])
+        header["checkpoint"] = header["checkpoint"].replace("\n40\n", "\n39\n")
+        lines[0] = json.dumps(header)
+        assert failure(lines, key).where == "checkpoint"
+
+    async def test_a_whole_history_rewritten_and_re_signed(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        settings: Settings,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        """An operator with the database and the signing key rewrites one event, recomputes
+        the whole chain and tree and signs it anew: the server's own check is satisfied, the
+        offline verifier with a checkpoint saved before is not."""
+        saved = await saved_checkpoint(client, acme)
+        await tamper(engine, "UPDATE audit_event SET entity_id = 'rewritten' WHERE seq = 2")
+        async with engine.begin() as connection:
+            rows = (
+                await connection.execute(
+                    events.select()
+                    .with_only_columns(*STORED_COLUMNS)
+                    .where(events.c.tenant == "acme")
+                    .order_by(events.c.seq)
+                )
+            ).all()
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+            prev = bytes(32)
+            for row in rows:
+                stored = StoredEvent(*row)
+                committed = stored.committed()
+                assert committed is not None
+                new_hash = chain_hash(prev, hashlib.sha256(committed.leaf_data()).digest())
+                await connection.execute(
+                    text("UPDATE audit_event SET hash = :h, prev_hash = :p WHERE seq = :s"),
+                    {"h": new_hash, "p": prev, "s": stored.seq},
+                )
+                prev = new_hash
+            for statement in (
+                "DELETE FROM log_tile",
+                "DELETE FROM log_checkpoint",
+                "DELETE FROM log_head",
+            ):
+                await connection.execute(text(statement))
+            await connection.execute(
+                text("UPDATE chain_head SET tree_size = 0, frontier = '', head_hash = :h"),
+                {"h": prev},
+            )
+        await sign_now(engine, settings)  # re-integrates and re-signs the forged history
+        await post_many(client, acme, [event(entity_id="after")])
+        await sign_now(engine, settings)
+        verified = await client.get(api_path("verify_chain"), headers=acme)
+        assert verified.json()["valid"] is True  # the server cannot tell
+        key = await log_key(client, acme)
+        lines = await export_bundle(client, acme, since_size=40)
+        verify_bundle(lines, key)  # consistent in itself
+        error = failure(lines, key, since=saved)
+        assert error.where == "consistency"
+        assert "rewritten" in error.reason
+
+    async def test_the_server_check_catches_what_the_tiles_contradict(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        """A history rewritten without the key: the chain recomputed, the tiles left alone."""
+        target = logged[6]
+        await tamper(engine, f"UPDATE audit_event SET entity_id = 'x' WHERE id = '{target['id']}'")
+        async with engine.begin() as connection:
+            rows = (
+                await connection.execute(
+                    events.select()
+                    .with_only_columns(*STORED_COLUMNS)
+                    .where(events.c.tenant == "acme", events.c.seq >= target["seq"])
+                    .order_by(events.c.seq)
+                )
+            ).all()
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+            prev = bytes.fromhex(logged[5]["hash"])
+            for row in rows:
+                stored = StoredEvent(*row)
+                committed = stored.committed()
+                assert committed is not None
+                new_hash = chain_hash(prev, hashlib.sha256(committed.leaf_data()).digest())
+                await connection.execute(
+                    text("UPDATE audit_event SET hash = :h, prev_hash = :p WHERE seq = :s"),
+                    {"h": new_hash, "p": prev, "s": stored.seq},
+                )
+                prev = new_hash
+            await connection.execute(text("UPDATE chain_head SET head_hash = :h"), {"h": prev})
+        body = (await client.get(api_path("verify_chain"), headers=acme)).json()
+        assert body["valid"] is False
+        assert body["first_invalid_seq"] == target["seq"]
+        assert "leaf" in body["reason"]
+        assert body["checkpoint_size"] == 40
+        assert body["root_hash"]
+
+    async def test_a_tile_edited_in_the_database(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        await tamper(
+            engine,
+            "UPDATE log_tile SET hashes = overlay(hashes placing '\\x00'::bytea from 40 for 1) "
+            "WHERE level = 0",
+        )
+        body = (await client.get(api_path("verify_chain"), headers=acme)).json()
+        assert body["valid"] is False
+        assert body["first_invalid_seq"] == 2  # bytes 33..64 are leaf 1, seq 2
