@@ -91,7 +91,8 @@ async def copy_load(
         while done < count:
             size = min(chunk, count - done)
             batch = [EventIn.model_validate(body) for body in factory.bodies(size)]
-            rows, seq, prev_hash = chain_rows(tenant, seq, prev_hash, batch, datetime.now(UTC))
+            chained = chain_rows(tenant, seq, prev_hash, batch, datetime.now(UTC))
+            rows, seq, prev_hash = chained.rows, chained.seq, chained.hash
             async with connection.transaction():
                 await connection.copy_records_to_table(
                     "audit_event", records=_copy_records(rows), columns=COLUMNS

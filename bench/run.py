@@ -13,10 +13,12 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +26,7 @@ import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import data, load
+from bench import log as log_bench
 from bench.server import Api, Database
 from src.auth.constants import Scope
 from src.auth.schemas import KeyCreate
@@ -47,14 +50,21 @@ class Sizes:
     batch_clients: int
     query_samples: int
     deep_page: int
+    log_events: int  # the transparency log's own tenant: proofs, tiles and a full bundle
+    lag_seconds: float  # sustained single-event writes while checkpoint lag is measured
+    proof_samples: int
+    tile_seconds: float
 
     @classmethod
     def full(cls) -> "Sizes":
-        return cls((100_000, 1_000_000), 50, 0.2, 5.0, 10.0, 64, 40, 4, 200, 500)
+        return cls(
+            (100_000, 1_000_000), 50, 0.2, 5.0, 10.0, 64, 40, 4, 200, 500,
+            1_000_000, 10.0, 500, 5.0,
+        )  # fmt: skip
 
     @classmethod
     def smoke(cls) -> "Sizes":
-        return cls((2_000, 5_000), 5, 0.2, 1.0, 1.5, 64, 3, 2, 10, 5)
+        return cls((2_000, 5_000), 5, 0.2, 1.0, 1.5, 64, 3, 2, 10, 5, 3_000, 1.5, 10, 1.0)
 
 
 def _plan(sizes: Sizes, tenants: list[str], events: int) -> dict[str, int]:
@@ -209,20 +219,33 @@ def _scale_label(events: int) -> str:
     return f"{events // 1_000_000}M" if events >= 1_000_000 else f"{events // 1000}k"
 
 
-async def benchmark(database: Database, api: Api, sizes: Sizes) -> dict[str, Any]:
+async def _admin_key(database: Database, pepper: str) -> str:
     engine = create_async_engine(to_async_url(database.url))
     async with create_sessionmaker(engine)() as session:
         key = await create_key(
             session=session,
-            pepper=api.pepper.encode(),
+            pepper=pepper.encode(),
             request=KeyCreate(tenant=None, scopes=[Scope.ADMIN], name="bench"),
         )
     await engine.dispose()
-    authorization = f"Bearer {key.key}"
+    return f"Bearer {key.key}"
 
-    def connect() -> load.Connection:
-        return load.Connection("127.0.0.1", api.port, authorization)
 
+def _connector(api: Api, authorization: str) -> Callable[[], load.Connection]:
+    return lambda: load.Connection("127.0.0.1", api.port, authorization)
+
+
+async def benchmark(database: Database, sizes: Sizes, workers: int) -> dict[str, Any]:
+    api = await asyncio.to_thread(Api, database.url, workers)
+    try:
+        return await _measure(database, api, sizes, workers)
+    finally:
+        api.stop()
+
+
+async def _measure(database: Database, api: Api, sizes: Sizes, workers: int) -> dict[str, Any]:
+    authorization = await _admin_key(database, api.pepper)
+    connect = _connector(api, authorization)
     connection: asyncpg.Connection = await connect_database(database.url)
     http = httpx.AsyncClient(
         base_url=api.base_url, headers={"Authorization": authorization}, timeout=600
@@ -241,21 +264,71 @@ async def benchmark(database: Database, api: Api, sizes: Sizes) -> dict[str, Any
             copied, seconds = await data.copy_load(
                 connection, factory, _plan(sizes, tenants, scale - loaded)
             )
+            # Rows COPYed past the API are integrated into the log by the server's backfill.
+            backfill = await log_bench.wait_integrated(connection)
             await connection.execute("VACUUM ANALYZE audit_event")
             loaded = scale
             report["scales"][_scale_label(scale)] = {
                 "events": scale,
                 "copy_events_per_s": round(copied / seconds),
+                "backfill_events_per_s": round(copied / max(backfill, 1e-9)),
                 "ingest": await _ingest(connect, factory, sizes),
                 "query": await _queries(connect, tenants[0], sizes),
             }
         report["export"] = await _export(api, http, tenants[0])
         report["verify"] = await _verify(http, tenants[0])
+        report["log"] = await _log(database, api, connection, http, connect, factory, sizes)
     finally:
         await http.aclose()
         await connection.close()
+    # The same ingest, on the same data, by the same app without the transparency log.
+    api.stop()
+    baseline = await asyncio.to_thread(
+        Api,
+        database.url,
+        workers,
+        factory="bench.nolog:create_app",
+        pepper=api.pepper,
+        signing_key=api.signing_key,
+    )
+    try:
+        report["without_log"] = {
+            "ingest": await _ingest(_connector(baseline, authorization), factory, sizes)
+        }
+    finally:
+        baseline.stop()
     report["targets"] = _targets(report, sizes)
     return report
+
+
+async def _log(
+    database: Database,
+    api: Api,
+    connection: asyncpg.Connection,
+    http: httpx.AsyncClient,
+    connect: Callable[[], load.Connection],
+    factory: data.EventFactory,
+    sizes: Sizes,
+) -> dict[str, Any]:
+    """The transparency log: checkpoint lag under load, then a tenant of `log_events` events
+    for backfill, proofs, tiles, and a complete bundle checked by the offline verifier."""
+    body = json.dumps(factory.bodies(1)[0]).encode()
+    lag = await log_bench.checkpoint_lag(
+        connect, http, body, clients=sizes.single_clients // 4, seconds=sizes.lag_seconds
+    )
+    tenant = "log"
+    copied, _ = await data.copy_load(connection, factory, {tenant: sizes.log_events})
+    backfill = await log_bench.wait_integrated(connection)
+    with tempfile.TemporaryDirectory() as scratch:
+        proven = await log_bench.bundle(api, http, tenant, Path(scratch) / "bundle.ndjson")
+    return {
+        "checkpoint_lag": lag,
+        "tenant_events": copied,
+        "backfill_events_per_s": round(copied / max(backfill, 1e-9)),
+        "proof": await log_bench.proofs(connect, connection, tenant, sizes.proof_samples),
+        "tiles": await log_bench.tiles(connect, tenant, copied, sizes.tile_seconds),
+        "bundle": proven,
+    }
 
 
 def _target(value: float, goal: float, higher_is_better: bool = True) -> dict[str, Any]:
@@ -271,7 +344,24 @@ def _targets(report: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
     single = ingest["single"]
     list_p99 = max(value["p99_ms"] for value in query.values())
     deep = query[f"page_{sizes.deep_page}"]["p50_ms"] / max(query["no_filter"]["p50_ms"], 1e-9)
+    log, without = report["log"], report["without_log"]["ingest"]
     return {
+        "log_single_ingest_vs_without_log": _target(
+            round(single["events_per_s"] / max(without["single"]["events_per_s"], 1), 2), 0.9
+        ),
+        "log_batch_ingest_vs_without_log": _target(
+            round(ingest["batch"]["events_per_s"] / max(without["batch"]["events_per_s"], 1), 2),
+            0.9,
+        ),
+        "checkpoint_lag_p99_ms": _target(
+            log["checkpoint_lag"]["p99_ms"], 2000, higher_is_better=False
+        ),
+        "inclusion_proof_p99_ms": _target(log["proof"]["p99_ms"], 10, higher_is_better=False),
+        "tiles_per_s": _target(log["tiles"]["tiles_per_s"], 2000),
+        "bundle_verifier_events_per_s": _target(log["bundle"]["verifier_events_per_s"], 100_000),
+        "bundle_verifier_peak_rss_mb": _target(
+            log["bundle"]["verifier_peak_rss_mb"], 100, higher_is_better=False
+        ),
         "batch_ingest_vs_copy": _target(round(ingest["batch"]["events_per_s"] / copy_rate, 2), 0.5),
         "single_ingest_events_per_s": _target(single["events_per_s"], 3000),
         "single_ingest_vs_healthz": _target(round(single["events_per_s"] / healthz, 2), 0.4),
@@ -308,11 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     database = Database.create()
     try:
-        api = Api(database.url, workers=args.workers)
-        try:
-            report = asyncio.run(benchmark(database, api, sizes))
-        finally:
-            api.stop()
+        report = asyncio.run(benchmark(database, sizes, args.workers))
     finally:
         database.drop()
     document = {

@@ -1,6 +1,7 @@
 """The system under test: a PostgreSQL database and the API under uvicorn, as in production."""
 
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from src.devdb import EmbeddedPostgres, create_database, drop_database
+from src.log.signing import keygen
 from src.migrations import upgrade_to_head
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,16 +52,31 @@ class Database:
 
 
 class Api:
-    """`uvicorn --factory src.main:create_app` with production settings."""
+    """`uvicorn --factory src.main:create_app` with production settings.
 
-    def __init__(self, database_url: str, workers: int = 1) -> None:
+    `factory` may name another app factory (`bench.nolog:create_app`, the baseline without
+    the transparency log); `pepper` and `signing_key` let a second server share the first's
+    keys and log.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        workers: int = 1,
+        *,
+        factory: str = "src.main:create_app",
+        pepper: str | None = None,
+        signing_key: str | None = None,
+    ) -> None:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.pepper = secrets.token_urlsafe(32)
+        self.pepper = pepper or secrets.token_urlsafe(32)
+        self.signing_key = signing_key or json.loads(keygen())["signing_key"]
         env = {
             **os.environ,
             "ENVIRONMENT": "production",
             "API_KEY_PEPPER": self.pepper,
+            "LOG_SIGNING_KEY": self.signing_key,
             "DATABASE_URL": database_url,
             "LOG_LEVEL": "WARNING",
             "ACCESS_LOG": "false",
@@ -67,7 +84,7 @@ class Api:
         }
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "--factory", "src.main:create_app",
+                sys.executable, "-m", "uvicorn", "--factory", factory,
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--no-access-log", "--log-level", "warning", "--workers", str(workers),
             ],

@@ -47,9 +47,16 @@ class NodeReader:
         self._nodes: dict[tuple[int, int], bytes] = {}
         self._max_tiles = max_tiles
         self._max_nodes = max_nodes
+        self._recent = 0  # tiles the loads since the last trim needed
 
     async def load(self, session: AsyncSession, nodes: Iterable[tuple[int, int]]) -> None:
-        wanted = {node_tile(level, index) for level, index in nodes} - self._tiles.keys()
+        """Read the tiles these nodes need that are not held yet (one query). Never evicts:
+        a load may run while proofs of an earlier load are being made (see `trim`)."""
+        needed = {node_tile(level, index) for level, index in nodes}
+        for key in needed & self._tiles.keys():
+            self._tiles.move_to_end(key)  # still in use: the last to go
+        wanted = needed - self._tiles.keys()
+        self._recent = max(len(needed), self._recent)
         if not wanted:
             return
         levels, indexes = zip(*sorted(wanted), strict=True)
@@ -58,8 +65,14 @@ class NodeReader:
         )
         for level, index, hashes in rows:
             self._tiles[(level, index)] = bytes(hashes)
-        while len(self._tiles) > max(self._max_tiles, len(wanted)):
+
+    def trim(self) -> None:
+        """Forget the least recently needed tiles beyond the cache's size (never those the
+        latest load needed)."""
+        keep = max(self._max_tiles, self._recent)
+        while len(self._tiles) > keep:
             self._tiles.popitem(last=False)
+        self._recent = 0
 
     def node(self, level: int, index: int) -> bytes:
         """The hash of perfect node (level, index); its tile must have been loaded."""

@@ -52,25 +52,24 @@ def _b64(text: object, what: str) -> bytes:
 
 
 class _Hashes:
-    """Base64 hashes decoded once: consecutive proofs repeat almost all their elements."""
+    """Base64 proof hashes, decoded once: a proof repeats most of the previous proof's
+    elements, at the same positions, so only the ones that changed are decoded."""
 
-    def __init__(self, limit: int = 4096) -> None:
-        self._decoded: dict[str, bytes] = {}
-        self._limit = limit
+    def __init__(self) -> None:
+        self._texts: list[object] = []
+        self._decoded: list[bytes] = []
 
     def decode(self, items: object) -> list[bytes]:
         if not isinstance(items, list):
             raise ValueError("the proof is not a list")
-        decoded = self._decoded
-        out = []
-        for item in items:
-            value = decoded.get(item) if isinstance(item, str) else None
-            if value is None:
-                value = _b64(item, "a proof hash")
-                if len(decoded) >= self._limit:
-                    decoded.clear()  # bounded: memory stays flat however long the bundle
-                decoded[item] = value
-            out.append(value)
+        texts, decoded = self._texts, self._decoded
+        if len(items) != len(texts):
+            texts, decoded = [None] * len(items), [b""] * len(items)
+        out = [
+            known if item == text else _b64(item, "a proof hash")
+            for item, text, known in zip(items, texts, decoded, strict=True)
+        ]
+        self._texts, self._decoded = items, out
         return out
 
 

@@ -31,3 +31,5 @@ def test_start_serves_docs_prints_a_key_and_stops_on_ctrl_c(
     assert process.returncode == 0, output
     assert f"Development admin key (new, kept in {key_file})" in output
     assert dev_key in output
+    assert "Transparency log public key (Ed25519): " in output
+    assert "trailmark.localhost/acme+" in output  # a tenant's verifier key

@@ -77,6 +77,8 @@ class TestConcurrency:
             "reason": None,
             "head_seq": total,
             "head_hash": result["head_hash"],
+            "checkpoint_size": result["checkpoint_size"],  # whatever was signed meanwhile
+            "root_hash": result["root_hash"],
         }
         newest = (
             await client.get(api_path("list_events"), headers=acme, params={"limit": 50})

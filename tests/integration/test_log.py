@@ -2,6 +2,8 @@
 
 import base64
 import hashlib
+import json
+import logging
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from src.verifier import merkle, note
 from src.verifier.tiles import decode_entries, format_index
 from tests.support.api import post, post_many, record
 from tests.support.events import event
+from tests.support.logs import captured_logs
 from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 from tests.support.tlog import sign_now
@@ -411,7 +414,12 @@ class TestIntegration:
             await connection.execute(text("DELETE FROM log_head"))
             await connection.execute(text("UPDATE chain_head SET tree_size = 0, frontier = ''"))
         await post(client, acme)  # written while the backfill is behind: left to it
-        await sign_now(engine, settings)
+        with captured_logs(logging.INFO) as logs:
+            await sign_now(engine, settings)
+        progress = [json.loads(line) for line in logs.getvalue().splitlines()]
+        assert [(line["message"], line["integrated"]) for line in progress] == [
+            ("log backfill", 601)
+        ]
         after = await checkpoint(client, acme)
         assert after.size == 601
         response = await client.get(

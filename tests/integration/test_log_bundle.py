@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.audits.integrity import StoredEvent, chain_hash
 from src.audits.query import STORED_COLUMNS, events
 from src.config import Settings
+from src.log import bundle
 from src.verifier import note
 from src.verifier.bundle import BundleError, BundleSummary, verify_bundle
 from tests.support.api import post_many
@@ -103,6 +104,20 @@ class TestExport:
             complete=True,
             since_size=None,
         )
+
+    async def test_a_bundle_read_in_many_batches_verifies(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        logged: list[dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # Batches of 7: the next batch and its tiles are read while one is written out.
+        monkeypatch.setattr(bundle, "BUNDLE_BATCH", 7)
+        for order in ("asc", "desc"):
+            lines = await export_bundle(client, acme, order=order)
+            assert len(lines) == 41
+            assert verify_bundle(lines, await log_key(client, acme)).events == 40
 
     async def test_events_newer_than_the_checkpoint_are_left_out(
         self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]

@@ -45,6 +45,15 @@ def test_targets_are_judged_on_the_largest_scale() -> None:
         "scales": {"2k": {}, "5k": scale},
         "export": {"events_per_s": 150_000, "rss_growth_mb": 12.0},
         "verify": {"events_per_s": 90_000},
+        "log": {
+            "checkpoint_lag": {"p99_ms": 1200.0},
+            "proof": {"p99_ms": 12.0},
+            "tiles": {"tiles_per_s": 2500},
+            "bundle": {"verifier_events_per_s": 80_000, "verifier_peak_rss_mb": 30.0},
+        },
+        "without_log": {
+            "ingest": {"batch": {"events_per_s": 6_500}, "single": {"events_per_s": 3_800}}
+        },
     }
 
     targets = _targets(report, sizes)
@@ -57,3 +66,15 @@ def test_targets_are_judged_on_the_largest_scale() -> None:
     assert targets["deep_page_vs_first_page"]["met"] is False
     assert targets["verify_events_per_s"]["met"] is False
     assert targets["export_rss_growth_mb"]["met"] is True
+    # The log's own targets, the ingest ones against the same app without the log.
+    assert targets["log_batch_ingest_vs_without_log"] == {
+        "value": 0.92,
+        "target": ">= 0.9",
+        "met": True,
+    }
+    assert targets["log_single_ingest_vs_without_log"]["value"] == 0.92
+    assert targets["checkpoint_lag_p99_ms"]["met"] is True
+    assert targets["inclusion_proof_p99_ms"]["met"] is False
+    assert targets["tiles_per_s"]["met"] is True
+    assert targets["bundle_verifier_events_per_s"]["met"] is False
+    assert targets["bundle_verifier_peak_rss_mb"]["met"] is True

@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 
 from src.config import Settings, to_async_url
+from tests.support.tlog import TEST_LOG_SIGNING_KEY
 
 
 @pytest.mark.parametrize(
@@ -57,5 +60,24 @@ def test_production_refuses_the_development_pepper() -> None:
         _env_file=None,  # type: ignore[call-arg]
         environment="production",
         api_key_pepper=SecretStr("a-long-random-production-value"),
+        log_signing_key=SecretStr(TEST_LOG_SIGNING_KEY),
     )
     assert settings.environment == "production"
+
+
+def test_production_refuses_to_start_without_a_log_signing_key() -> None:
+    with pytest.raises(ValueError, match="LOG_SIGNING_KEY or LOG_SIGNING_KEY_FILE in production"):
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="production",
+            api_key_pepper=SecretStr("a-long-random-production-value"),
+        )
+
+
+def test_one_log_key_setting_at_a_time(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            log_signing_key=SecretStr(TEST_LOG_SIGNING_KEY),
+            log_signing_key_file=tmp_path / "key",
+        )
