@@ -73,7 +73,10 @@ async def verify(
                 .limit(VERIFY_BATCH)
             )
             async with session.begin():
-                return (await session.execute(query)).all()
+                rows = (await session.execute(query)).all()
+                # The tiles to compare them with, in the same short transaction.
+                await leaf_check.load(session, [int(row.seq) for row in rows])
+            return rows
 
         batches = read_ahead(fetch, lambda row: int(row.seq), VERIFY_BATCH)
         async with aclosing(batches):
@@ -84,7 +87,7 @@ async def verify(
                         break
                     assert verifier.leaf_data is not None  # set by every successful feed
                     leaves.append((int(row.seq), verifier.leaf_data))
-                bad_leaf = await leaf_check.first_mismatch(session, leaves)
+                bad_leaf = leaf_check.first_mismatch(leaves)
                 if bad_leaf is not None or verifier.first_invalid_seq is not None:
                     break
         verifier.finish(head_seq=head_seq, head_hash=head_hash, last_seq=end)

@@ -26,21 +26,26 @@ class LeafCheck:
     def __post_init__(self) -> None:
         self._reader = NodeReader(self.tenant)
 
-    async def first_mismatch(
-        self, session: AsyncSession, leaves: Sequence[tuple[int, bytes]]
-    ) -> int | None:
-        """The first `seq` among (seq, leaf data) whose leaf is not the stored one, if any."""
-        integrated = [(seq, leaf) for seq, leaf in leaves if seq <= self.tree_size]
-        async with session.begin():
-            await self._reader.load(session, [(0, seq - 1) for seq, _ in integrated])
-        for seq, leaf in integrated:
-            try:
-                stored = self._reader.node(0, seq - 1)
-            except TileMissing:
-                return seq
-            if stored != merkle.leaf_hash(leaf):
-                return seq
-        return None
+    async def load(self, session: AsyncSession, seqs: Sequence[int]) -> None:
+        """Read the level-0 tiles of these events (inside the caller's transaction)."""
+        await self._reader.load(session, [(0, seq - 1) for seq in seqs if seq <= self.tree_size])
+
+    def first_mismatch(self, leaves: Sequence[tuple[int, bytes]]) -> int | None:
+        """The first `seq` among (seq, leaf data) whose leaf is not the stored one, if any
+        (their tiles loaded first with `load`)."""
+        try:
+            for seq, leaf in leaves:
+                if seq > self.tree_size:
+                    continue  # not integrated yet: nothing stored to compare with
+                try:
+                    stored = self._reader.node(0, seq - 1)
+                except TileMissing:
+                    return seq
+                if stored != merkle.leaf_hash(leaf):
+                    return seq
+            return None
+        finally:
+            self._reader.trim()
 
 
 async def integrated_size(session: AsyncSession, tenant: str) -> int:

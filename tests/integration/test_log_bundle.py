@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.audits import verification
 from src.audits.integrity import StoredEvent, chain_hash
 from src.audits.query import STORED_COLUMNS, events
 from src.config import Settings
@@ -372,6 +373,27 @@ class TestTampering:
         assert "leaf" in body["reason"]
         assert body["checkpoint_size"] == 40
         assert body["root_hash"]
+
+    async def test_the_server_check_reads_in_many_batches(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # Batches of 7: the next batch and its tiles are read while one is checked.
+        monkeypatch.setattr(verification, "VERIFY_BATCH", 7)
+        body = (await client.get(api_path("verify_chain"), headers=acme)).json()
+        assert body["valid"] is True
+        assert body["checked"] == 40
+        await tamper(
+            engine,
+            "UPDATE log_tile SET hashes = overlay(hashes placing '\\x00'::bytea from 1000 for 1) "
+            "WHERE level = 0",
+        )
+        body = (await client.get(api_path("verify_chain"), headers=acme)).json()
+        assert body["first_invalid_seq"] == 32  # byte 1000 is in leaf 31's hash
 
     async def test_a_tile_edited_in_the_database(
         self,
