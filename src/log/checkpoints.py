@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Row, insert, select, text, update
+from sqlalchemy import Row, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -72,37 +72,40 @@ async def tenants_to_sign(session: AsyncSession) -> list[str]:
         return [row[0] for row in rows]
 
 
-# One signer per tenant at a time (others skip the tenant this round); the compare-and-set
-# below is what makes it safe, this only spares the losers their work.
-_TRY_SIGNER_LOCK = text(
-    "SELECT pg_try_advisory_xact_lock(hashtext('trailmark.log.sign'), hashtext(:tenant))"
+# What a signer needs, in one round trip: the tenant's signing lock (one signer per tenant at
+# a time; others skip it this round: the compare-and-set below is what makes racing safe,
+# the lock only spares the losers their work), its integrated tree, its last checkpoint.
+_READ_FOR_SIGNING = text(
+    "SELECT pg_try_advisory_xact_lock(hashtext('trailmark.log.sign'), hashtext(:tenant)), "
+    "h.tree_size, h.frontier, l.size, l.root_hash "
+    "FROM chain_head h LEFT JOIN log_head l ON l.tenant = h.tenant WHERE h.tenant = :tenant"
+)
+
+# Compare-and-set the head from the size read to the new one, and store the checkpoint only
+# if that moved it: one statement, so either both happen or neither does.
+_MOVE_AND_STORE = text(
+    "WITH moved AS (UPDATE log_head SET size = :size, root_hash = :root "
+    "WHERE tenant = :tenant AND size = :last_size RETURNING tenant) "
+    "INSERT INTO log_checkpoint (tenant, size, root_hash, signed_at, note) "
+    "SELECT tenant, :size, :root, :signed_at, :note FROM moved RETURNING size"
 )
 
 
 async def sign(session: AsyncSession, identity: LogIdentity, tenant: str) -> int | None:
     """Sign the tenant's integrated tree if it grew; the new size, or None if nothing was."""
     async with session.begin():
-        if not (await session.execute(_TRY_SIGNER_LOCK, {"tenant": tenant})).scalar_one():
-            return None
-        await start_log(session, identity, tenant)
-        tree = (
-            await session.execute(
-                select(col(ChainHead.tree_size), col(ChainHead.frontier)).where(
-                    col(ChainHead.tenant) == tenant
-                )
-            )
-        ).one()
-        last = (
-            await session.execute(
-                select(col(LogHead.size), col(LogHead.root_hash)).where(
-                    col(LogHead.tenant) == tenant
-                )
-            )
-        ).one()
-        size, last_size, last_root = int(tree.tree_size), int(last.size), bytes(last.root_hash)
+        row = (await session.execute(_READ_FOR_SIGNING, {"tenant": tenant})).first()
+        if row is None or not row[0]:
+            return None  # no such tenant, or another process is signing it
+        size, frontier = int(row[1]), bytes(row[2])
+        if row[3] is None:  # the first checkpoint: the empty tree
+            await start_log(session, identity, tenant)
+            last_size, last_root = 0, merkle.EMPTY_ROOT
+        else:
+            last_size, last_root = int(row[3]), bytes(row[4])
         if size <= last_size:
             return None
-        root = merkle.Frontier.from_bytes(size, bytes(tree.frontier)).root()
+        root = merkle.Frontier.from_bytes(size, frontier).root()
         if last_size > 0:
             proof = await consistency_proof(
                 session, NodeReader(tenant), old_size=last_size, new_size=size
@@ -115,23 +118,18 @@ async def sign(session: AsyncSession, identity: LogIdentity, tenant: str) -> int
                     extra={"tenant": tenant, "size": size, "last_size": last_size},
                 )
                 return None
-        moved = await session.execute(
-            update(LogHead)
-            .where(col(LogHead.tenant) == tenant, col(LogHead.size) == last_size)
-            .values(size=size, root_hash=root)
+        stored = await session.scalar(
+            _MOVE_AND_STORE,
+            {
+                "tenant": tenant,
+                "size": size,
+                "root": root,
+                "last_size": last_size,
+                "signed_at": datetime.now(UTC),
+                "note": checkpoint_note(identity, tenant, size, root),
+            },
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
-            return None  # another signer moved the head first
-        await session.execute(
-            insert(LogCheckpoint).values(
-                tenant=tenant,
-                size=size,
-                root_hash=root,
-                signed_at=datetime.now(UTC),
-                note=checkpoint_note(identity, tenant, size, root),
-            )
-        )
-    return size
+    return None if stored is None else size  # None: another signer moved the head first
 
 
 _CHECKPOINT_COLUMNS = (

@@ -8,9 +8,10 @@ from at most 255 of them in one tile. So a proof reads O(log n) tiles, in one qu
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.log.models import LogTile
 from src.verifier import merkle
 from src.verifier.tiles import TILE_HEIGHT
 
@@ -27,11 +28,23 @@ def node_tile(level: int, index: int) -> tuple[int, int]:
     return tile_level, (index << height) >> TILE_HEIGHT
 
 
-_READ_TILES = text(
-    "SELECT t.level, t.index, t.hashes FROM log_tile t "
-    "JOIN unnest(CAST(:levels AS smallint[]), CAST(:indexes AS bigint[])) AS wanted(level, index) "
-    "ON t.level = wanted.level AND t.index = wanted.index WHERE t.tenant = :tenant"
-)
+_tiles = LogTile.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
+
+
+def _read_tiles(tenant: str, wanted: set[tuple[int, int]]) -> Select[int, int, bytes]:
+    """The wanted tiles, as index scans of the primary key (one `IN` list per level)."""
+    by_level: dict[int, list[int]] = {}
+    for level, index in sorted(wanted):
+        by_level.setdefault(level, []).append(index)
+    return select(_tiles.c.level, _tiles.c.index, _tiles.c.hashes).where(
+        _tiles.c.tenant == tenant,
+        or_(
+            *(
+                and_(_tiles.c.level == level, _tiles.c.index.in_(indexes))
+                for level, indexes in by_level.items()
+            )
+        ),
+    )
 
 
 class NodeReader:
@@ -59,11 +72,7 @@ class NodeReader:
         self._recent = max(len(needed), self._recent)
         if not wanted:
             return
-        levels, indexes = zip(*sorted(wanted), strict=True)
-        rows = await session.execute(
-            _READ_TILES, {"tenant": self.tenant, "levels": list(levels), "indexes": list(indexes)}
-        )
-        for level, index, hashes in rows:
+        for level, index, hashes in await session.execute(_read_tiles(self.tenant, wanted)):
             self._tiles[(level, index)] = bytes(hashes)
 
     def trim(self) -> None:

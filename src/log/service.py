@@ -6,9 +6,8 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from src.audits import service as audits_service
 from src.audits.query import Selection
@@ -18,7 +17,7 @@ from src.exceptions import UnprocessableRequest
 from src.log import bundle, checkpoints, entries
 from src.log.checkpoints import SignedCheckpoint
 from src.log.exceptions import CheckpointNotFound, LogNotFound, NotIntegrated, TileNotFound
-from src.log.models import LogCheckpoint, LogTile
+from src.log.models import LogCheckpoint
 from src.log.proofs import NodeReader, consistency_proof, inclusion_proof
 from src.log.schemas import CheckpointOut, ConsistencyProof, InclusionProof, LogKey
 from src.log.signing import LogIdentity
@@ -29,6 +28,12 @@ from src.verifier.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef, parse_tile_path
 CHECKPOINTS_CURSOR = "checkpoints"
 _checkpoints = LogCheckpoint.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 CHECKPOINT_PAGES = Keyset(CHECKPOINTS_CURSOR, (_checkpoints.c.size,))
+
+
+_SIZE_AND_TILE = text(
+    "SELECT (SELECT size FROM log_checkpoint WHERE tenant = :tenant ORDER BY size DESC LIMIT 1), "
+    "(SELECT hashes FROM log_tile WHERE tenant = :tenant AND level = :level AND index = :index)"
+)
 
 
 def b64(data: bytes) -> str:
@@ -84,23 +89,25 @@ async def tile(
         ref = parse_tile_path(path)
     except ValueError:
         raise TileNotFound() from None
+    first = ref.index * TILE_WIDTH
     async with session.begin():
-        size = (await _latest(session, identity, tenant)).size
-        first = ref.index * TILE_WIDTH
         if ref.level is None:
+            size = (await _latest(session, identity, tenant)).size
             if first + ref.width > size:
                 raise TileNotFound()
             leaves = await entries.leaf_data(session, tenant, first + 1, first + ref.width)
             return entries.bundle(leaves), ref
-        if first + ref.width > size >> (TILE_HEIGHT * ref.level):
-            raise TileNotFound()
-        stored = await session.scalar(
-            select(col(LogTile.hashes)).where(
-                col(LogTile.tenant) == tenant,
-                col(LogTile.level) == ref.level,
-                col(LogTile.index) == ref.index,
+        # The hot path of a tiles client: the latest size and the tile in one round trip.
+        row = (
+            await session.execute(
+                _SIZE_AND_TILE, {"tenant": tenant, "level": ref.level, "index": ref.index}
             )
-        )
+        ).one()
+        size, stored = row[0], row[1]
+        if size is None:  # no checkpoint yet: start the log (or 404 for no such tenant)
+            size = (await _latest(session, identity, tenant)).size
+    if first + ref.width > int(size) >> (TILE_HEIGHT * ref.level):
+        raise TileNotFound()
     wanted = ref.width * merkle.HASH_SIZE
     if stored is None or len(stored) < wanted:
         raise TileNotFound()  # the checkpoint covers it, the store does not: damaged
