@@ -41,6 +41,20 @@ def _size(checkpoint: str) -> int:
     return int(checkpoint.split("\n", 2)[1])
 
 
+def covering_lags(acked: list[tuple[int, float]], seen: list[tuple[float, int]]) -> list[float]:
+    """Per acknowledged (seq, when), ms until the first seen (when, size) covering it.
+
+    `seen` is in time order and its sizes never shrink; it must end covering every seq.
+    """
+    lags = []
+    position = 0
+    for seq, at in sorted(acked):
+        while seen[position][1] < seq:
+            position += 1
+        lags.append(max(seen[position][0] - at, 0.0) * 1000)
+    return lags
+
+
 async def checkpoint_lag(
     connect: Callable[[], load.Connection],
     http: httpx.AsyncClient,
@@ -81,13 +95,7 @@ async def checkpoint_lag(
     await asyncio.gather(*(writer(connect(), deadline) for _ in range(clients)))
     done.set()
     await asyncio.wait_for(poller, timeout=30)
-    lags = []
-    position = 0
-    for seq, at in sorted(acked):
-        while seen[position][1] < seq:
-            position += 1
-        covered_at = seen[position][0]
-        lags.append(max(covered_at - at, 0.0) * 1000)
+    lags = covering_lags(acked, seen)
     result = load.Result(requests=len(lags), latencies_ms=lags)
     return {
         "events": len(lags),
@@ -147,27 +155,16 @@ async def tiles(
 
 async def bundle(api: Api, http: httpx.AsyncClient, tenant: str, path: Path) -> dict[str, Any]:
     """A complete proof bundle of the tenant to a file, then the offline verifier on it."""
-    baseline = peak = api.rss_bytes()
-    done = asyncio.Event()
-
-    async def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, api.rss_bytes())
-            await asyncio.sleep(0.05)
-
-    sampler = asyncio.create_task(sample())
     params = {"tenant": tenant, "format": "bundle", "order": "asc", "include_erased": "true"}
-    started = time.perf_counter()
     lines = written = 0
-    with path.open("wb") as file:
-        async with http.stream("GET", "/api/v1/audits/export", params=params) as response:
-            async for chunk in response.aiter_bytes():
-                lines += chunk.count(b"\n")
-                written += file.write(chunk)
-    export_seconds = time.perf_counter() - started
-    done.set()
-    await sampler
+    async with api.rss_growth() as growth:
+        started = time.perf_counter()
+        with path.open("wb") as file:
+            async with http.stream("GET", "/api/v1/audits/export", params=params) as response:
+                async for chunk in response.aiter_bytes():
+                    lines += chunk.count(b"\n")
+                    written += file.write(chunk)
+        export_seconds = time.perf_counter() - started
     key = (await http.get(f"/api/v1/logs/{tenant}/key")).json()["verifier_key"]
     events = lines - 1
     verified = _verify_offline(path, key)
@@ -175,7 +172,7 @@ async def bundle(api: Api, http: httpx.AsyncClient, tenant: str, path: Path) -> 
         "events": events,
         "bytes_per_event": round(written / max(events, 1)),
         "export_events_per_s": round(events / export_seconds),
-        "export_rss_growth_mb": round((peak - baseline) / 2**20, 1),
+        "export_rss_growth_mb": round(growth.bytes / 2**20, 1),
         "verifier_events_per_s": round(events / verified["seconds"]),
         "verifier_peak_rss_mb": verified["peak_rss_mb"],
     }

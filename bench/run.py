@@ -168,27 +168,18 @@ async def _export_once(
     api: Api, http: httpx.AsyncClient, tenant: str, encoding: str
 ) -> tuple[int, float, int]:
     """One NDJSON export: (events, seconds, peak RSS growth of the server in bytes)."""
-    baseline = peak = api.rss_bytes()
-    done = asyncio.Event()
-
-    async def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, api.rss_bytes())
-            await asyncio.sleep(0.02)
-
-    sampler = asyncio.create_task(sample())
     lines = 0
-    started = time.perf_counter()
     params = {"tenant": tenant, "format": "ndjson"}
     headers = {"Accept-Encoding": encoding}
-    async with http.stream("GET", "/api/v1/audits/export", params=params, headers=headers) as r:
-        async for chunk in r.aiter_bytes():  # decompressed, when gzip
-            lines += chunk.count(b"\n")
-    seconds = time.perf_counter() - started
-    done.set()
-    await sampler
-    return lines, seconds, peak - baseline
+    async with api.rss_growth() as growth:
+        started = time.perf_counter()
+        async with http.stream(
+            "GET", "/api/v1/audits/export", params=params, headers=headers
+        ) as response:
+            async for chunk in response.aiter_bytes():  # decompressed, when gzip
+                lines += chunk.count(b"\n")
+        seconds = time.perf_counter() - started
+    return lines, seconds, growth.bytes
 
 
 async def _export(api: Api, http: httpx.AsyncClient, tenant: str) -> dict[str, Any]:

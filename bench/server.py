@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +109,24 @@ class Api:
         """Resident memory of the server and its worker processes (Linux; 0 elsewhere)."""
         return sum(_rss(pid) for pid in _tree(self.process.pid))
 
+    @asynccontextmanager
+    async def rss_growth(self) -> AsyncIterator["RssGrowth"]:
+        """While the block runs, sample the server's memory; `.bytes` is its peak growth."""
+        growth = RssGrowth(self.rss_bytes())
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            while not done.is_set():
+                growth.observe(self.rss_bytes())
+                await asyncio.sleep(0.02)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            yield growth
+        finally:
+            done.set()
+            await sampler
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -138,3 +158,14 @@ def _rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+@dataclass
+class RssGrowth:
+    """How far a server's resident memory rose above `baseline`, at its highest."""
+
+    baseline: int
+    bytes: int = 0
+
+    def observe(self, rss: int) -> None:
+        self.bytes = max(self.bytes, rss - self.baseline)

@@ -6,9 +6,9 @@ from at most 255 of them in one tile. So a proof reads O(log n) tiles, in one qu
 """
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.log.models import LogTile
@@ -31,12 +31,12 @@ def node_tile(level: int, index: int) -> tuple[int, int]:
 _tiles = LogTile.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 
 
-def _read_tiles(tenant: str, wanted: set[tuple[int, int]]) -> Select[int, int, bytes]:
-    """The wanted tiles, as index scans of the primary key (one `IN` list per level)."""
+def _tiles_of(tenant: str, wanted: set[tuple[int, int]]) -> ColumnElement[bool]:
+    """One tenant's wanted tiles, as index scans of the primary key (an `IN` list per level)."""
     by_level: dict[int, list[int]] = {}
     for level, index in sorted(wanted):
         by_level.setdefault(level, []).append(index)
-    return select(_tiles.c.level, _tiles.c.index, _tiles.c.hashes).where(
+    return and_(
         _tiles.c.tenant == tenant,
         or_(
             *(
@@ -45,6 +45,22 @@ def _read_tiles(tenant: str, wanted: set[tuple[int, int]]) -> Select[int, int, b
             )
         ),
     )
+
+
+async def load_many(
+    session: AsyncSession, wanted: Sequence[tuple["NodeReader", Iterable[tuple[int, int]]]]
+) -> None:
+    """Load the tiles several readers (of several tenants) need, in one query."""
+    missing = [(reader, reader.missing(nodes)) for reader, nodes in wanted]
+    missing = [(reader, tiles) for reader, tiles in missing if tiles]
+    if not missing:
+        return
+    readers = {reader.tenant: reader for reader, _ in missing}
+    query = select(_tiles.c.tenant, _tiles.c.level, _tiles.c.index, _tiles.c.hashes).where(
+        or_(*(_tiles_of(reader.tenant, tiles) for reader, tiles in missing))
+    )
+    for tenant, level, index, hashes in await session.execute(query):
+        readers[tenant].add(level, index, bytes(hashes))
 
 
 class NodeReader:
@@ -62,18 +78,21 @@ class NodeReader:
         self._max_nodes = max_nodes
         self._recent = 0  # tiles the loads since the last trim needed
 
-    async def load(self, session: AsyncSession, nodes: Iterable[tuple[int, int]]) -> None:
-        """Read the tiles these nodes need that are not held yet (one query). Never evicts:
-        a load may run while proofs of an earlier load are being made (see `trim`)."""
+    def missing(self, nodes: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        """The tiles these nodes need that are not held yet (those held are kept longest)."""
         needed = {node_tile(level, index) for level, index in nodes}
         for key in needed & self._tiles.keys():
             self._tiles.move_to_end(key)  # still in use: the last to go
-        wanted = needed - self._tiles.keys()
         self._recent = max(len(needed), self._recent)
-        if not wanted:
-            return
-        for level, index, hashes in await session.execute(_read_tiles(self.tenant, wanted)):
-            self._tiles[(level, index)] = bytes(hashes)
+        return needed - self._tiles.keys()
+
+    def add(self, level: int, index: int, hashes: bytes) -> None:
+        self._tiles[(level, index)] = hashes
+
+    async def load(self, session: AsyncSession, nodes: Iterable[tuple[int, int]]) -> None:
+        """Read the tiles these nodes need that are not held yet (one query). Never evicts:
+        a load may run while proofs of an earlier load are being made (see `trim`)."""
+        await load_many(session, [(self, nodes)])
 
     def trim(self) -> None:
         """Forget the least recently needed tiles beyond the cache's size (never those the

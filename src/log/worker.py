@@ -53,8 +53,7 @@ class LogWorker:
             for tenant in await tree.tenants_behind(session):
                 while await tree.integrate_backlog(session, tenant) is not None:
                     pass
-            for tenant in await checkpoints.tenants_to_sign(session):
-                await checkpoints.sign(session, self._identity, tenant)
+            await checkpoints.sign_round(session, self._identity)
 
     async def _run(self) -> None:
         while True:

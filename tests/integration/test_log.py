@@ -429,3 +429,29 @@ class TestIntegration:
         data = await leaves(client, acme, 601)
         assert merkle.root_of([merkle.leaf_hash(leaf) for leaf in data[:600]]) == before.root_hash
         assert merkle.root_of([merkle.leaf_hash(leaf) for leaf in data]) == after.root_hash
+
+    async def test_a_tree_that_does_not_extend_the_last_checkpoint_is_not_signed(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        globex: dict[str, str],
+        engine: AsyncEngine,
+        settings: Settings,
+    ) -> None:
+        await grow(client, acme, engine, settings, 5)
+        # A stored hash of the signed tree changed behind the log's back.
+        async with engine.begin() as connection:
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+            await connection.execute(
+                text(
+                    "UPDATE log_tile SET hashes = overlay(hashes placing '\\x00'::bytea "
+                    "from 1 for 1) WHERE tenant = 'acme' AND level = 0"
+                )
+            )
+        await post_many(client, acme, [event(), event()])
+        await record(client, globex)
+        with captured_logs(logging.ERROR) as logs:
+            await sign_now(engine, settings)
+        assert (await checkpoint(client, acme)).size == 5  # refused: the log stays as signed
+        assert (await checkpoint(client, globex, "globex")).size == 1  # others are signed
+        assert "refusing to sign" in logs.getvalue()

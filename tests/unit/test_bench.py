@@ -5,7 +5,9 @@ from typing import Any
 import pytest
 
 from bench.load import Result
+from bench.log import covering_lags
 from bench.run import Sizes, _plan, _targets
+from bench.server import RssGrowth
 
 
 def test_the_plan_gives_the_big_tenant_its_share_and_spreads_the_rest() -> None:
@@ -78,3 +80,18 @@ def test_targets_are_judged_on_the_largest_scale() -> None:
     assert targets["tiles_per_s"]["met"] is True
     assert targets["bundle_verifier_events_per_s"]["met"] is False
     assert targets["bundle_verifier_peak_rss_mb"]["met"] is True
+
+
+def test_checkpoint_lag_is_ack_to_the_first_covering_checkpoint() -> None:
+    acked = [(2, 10.0), (1, 10.1), (3, 10.5)]  # (seq, acknowledged at), in any order
+    seen = [(10.2, 0), (10.4, 2), (11.0, 3)]  # (polled at, checkpoint size), in time order
+    assert covering_lags(acked, seen) == pytest.approx([300.0, 400.0, 500.0])
+    # A checkpoint seen before the answer arrived (clock skew between tasks) counts as 0.
+    assert covering_lags([(1, 10.5)], [(10.4, 1)]) == [0.0]
+
+
+def test_rss_growth_keeps_the_highest_rise() -> None:
+    growth = RssGrowth(baseline=100)
+    for rss in (90, 150, 120):
+        growth.observe(rss)
+    assert growth.bytes == 50
