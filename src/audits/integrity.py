@@ -111,13 +111,16 @@ class StoredEvent:
             return self.erased_hashes if isinstance(self.erased_hashes, dict) else None
         if self.field_salt is None:
             return None
-        return erasable_hashes(
-            self.field_salt,
-            actor_name=self.actor_name,
-            ip_address=None if self.ip_address is None else str(self.ip_address),
-            user_agent=self.user_agent,
-            details=self.details,
-        )
+        try:
+            return erasable_hashes(
+                self.field_salt,
+                actor_name=self.actor_name,
+                ip_address=None if self.ip_address is None else str(self.ip_address),
+                user_agent=self.user_agent,
+                details=self.details,
+            )
+        except ValueError:  # an address column edited into a network: not what was hashed
+            return None
 
     def committed(self) -> CommittedContent | None:
         """What the digest covered, recomputed from the stored row; None if it cannot be."""

@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -57,8 +58,17 @@ def OptionalText(max_length: int, description: str, **extra: Any) -> Any:  # noq
 
 
 # Validated as one type (one clear error), published as the standard formats clients know.
+def _unscoped(address: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
+    # PostgreSQL's inet keeps no IPv6 zone (`%eth0`): stored, the address would no longer be
+    # the one its hash committed to.
+    if isinstance(address, IPv6Address) and address.scope_id is not None:
+        raise ValueError("an IPv6 zone (`%...`) cannot be stored; send the address without it")
+    return address
+
+
 IpAddress = Annotated[
     IPvAnyAddress,
+    AfterValidator(_unscoped),
     WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
 ]
 

@@ -47,9 +47,11 @@ async def verify(
     start = from_seq or 1
     end = min(to_seq if to_seq is not None else head_seq, head_seq)
     verifier = ChainVerifier(expected_seq=start)
-    leaf_check = LeafCheck(
-        access.tenant, await log_verification.integrated_size(session, access.tenant)
+    # Another tenant's log is not this key's to see, not even its size: nothing is read.
+    integrated = (
+        await log_verification.integrated_size(session, access.tenant) if access.visible else 0
     )
+    leaf_check = LeafCheck(access.tenant, integrated)
     bad_leaf: int | None = None
     if start <= end:
         async with session.begin():
@@ -94,7 +96,11 @@ async def verify(
     first_invalid, reason = verifier.first_invalid_seq, verifier.reason
     if bad_leaf is not None and (first_invalid is None or bad_leaf < first_invalid):
         first_invalid, reason = bad_leaf, "the event's committed content is not its leaf in the log"
-    checkpoint = await log_verification.check_latest_checkpoint(session, identity, access.tenant)
+    checkpoint = (
+        await log_verification.check_latest_checkpoint(session, identity, access.tenant)
+        if access.visible
+        else log_verification.CheckpointCheck(size=0, root_hash=None, reason=None)
+    )
     if first_invalid is None and reason is None and checkpoint.reason is not None:
         reason = checkpoint.reason
     return Verification(

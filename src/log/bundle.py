@@ -18,6 +18,7 @@ from src.audits.filters import EventFilter
 from src.audits.integrity import StoredEvent
 from src.audits.query import STORED_COLUMNS, Selection, events
 from src.audits.rendering import EVENT_JSON, render_selected
+from src.auth import service as auth_service
 from src.exceptions import UnprocessableRequest
 from src.log import checkpoints, entries
 from src.log.exceptions import CheckpointNotFound, LogNotFound
@@ -56,6 +57,8 @@ async def header(
     async with session.begin():
         latest = await checkpoints.latest(session, tenant)
         if latest is None:
+            if not await auth_service.tenant_exists(session=session, slug=tenant):
+                raise LogNotFound()
             await checkpoints.start_log(session, identity, tenant)
             latest = await checkpoints.latest(session, tenant)
             assert latest is not None  # just stored

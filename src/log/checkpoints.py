@@ -135,7 +135,14 @@ async def sign_round(session: AsyncSession, identity: LogIdentity) -> list[tuple
                 await start_log(session, identity, tenant)
                 last_size, last_root = 0, merkle.EMPTY_ROOT
             if size > last_size:
-                root = merkle.Frontier.from_bytes(size, bytes(frontier)).root()
+                try:
+                    root = merkle.Frontier.from_bytes(size, bytes(frontier)).root()
+                except ValueError:  # a right edge edited in the database
+                    logger.error(
+                        "refusing to sign: the tree's right edge is damaged",
+                        extra={"tenant": tenant, "size": size},
+                    )
+                    continue
                 grown.append(
                     _Growth(tenant, size, root, last_size, bytes(last_root), NodeReader(tenant))
                 )

@@ -26,6 +26,7 @@ from src.verifier import merkle
 from src.verifier.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef, parse_tile_path
 
 CHECKPOINTS_CURSOR = "checkpoints"
+MAX_TREE_SIZE = 2**63 - 1  # leaves are counted in bigint
 _checkpoints = LogCheckpoint.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 CHECKPOINT_PAGES = Keyset(CHECKPOINTS_CURSOR, (_checkpoints.c.size,))
 
@@ -90,6 +91,8 @@ async def tile(
     except ValueError:
         raise TileNotFound() from None
     first = ref.index * TILE_WIDTH
+    if first + ref.width > MAX_TREE_SIZE >> (TILE_HEIGHT * (ref.level or 0)):
+        raise TileNotFound()  # beyond any tree PostgreSQL's bigint can count
     async with session.begin():
         if ref.level is None:
             size = (await _latest(session, identity, tenant)).size

@@ -67,13 +67,18 @@ def _development_key(path: Path) -> Ed25519PrivateKey:
         return parse_seed(path.read_text())
     key = Ed25519PrivateKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two processes starting at once must not each write a different key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return parse_seed(path.read_text())
+    # Written whole under a temporary name, then linked into place (which fails if the file
+    # exists): two processes starting at once keep one key, and none reads a half-written one.
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(encode_seed(key) + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return parse_seed(path.read_text())
+    finally:
+        draft.unlink()
     logger.info("made a development log signing key", extra={"path": str(path)})
     return key
 

@@ -7,6 +7,7 @@ an advisory lock and compare-and-set for signing), so any number of processes is
 import asyncio
 import contextlib
 import logging
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,11 +49,21 @@ class LogWorker:
             self._task = None
 
     async def run_once(self) -> None:
-        """One round: integrate every backlog to the end, then sign every grown tree."""
+        """One round: integrate backlogs for up to half an interval (then the rest next round,
+        so signing never waits behind a long backfill), then sign every grown tree."""
+        budget_ends = time.monotonic() + self._interval / 2
         async with self._sessionmaker() as session:
             for tenant in await tree.tenants_behind(session):
-                while await tree.integrate_backlog(session, tenant) is not None:
-                    pass
+                try:
+                    while await tree.integrate_backlog(session, tenant) is not None:
+                        if time.monotonic() > budget_ends:
+                            break
+                except Exception:  # one tenant's damage must not stop the others' log
+                    if session.in_transaction():
+                        await session.rollback()
+                    logger.exception("log backfill failed", extra={"tenant": tenant})
+                if time.monotonic() > budget_ends:
+                    break
             await checkpoints.sign_round(session, self._identity)
 
     async def _run(self) -> None:

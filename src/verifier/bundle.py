@@ -6,13 +6,16 @@ A bundle is NDJSON: a header `{"format", "origin", "verifier_key", "checkpoint",
 
 - the checkpoint is signed by the pinned key, and names that key's log;
 - with a checkpoint saved earlier, the header's consistency proof shows the log only grew;
-- each event's visible fields, rehashed with its salt, are exactly its leaf data, and its
-  inclusion proof puts that leaf at `seq - 1` under the checkpoint's root;
-- when the bundle says it is complete, its events are leaves 0 .. size-1, in order.
+- each event's visible fields, rehashed with its salt, are exactly its leaf data (an erased
+  event shows none of its personal fields), its `hash` is SHA-256(prev_hash || SHA-256(leaf
+  data)), and its inclusion proof puts that leaf at `seq - 1` under the checkpoint's root;
+- when the bundle says it is complete, its events are leaves 0 .. size-1, in order, and
+  each `prev_hash` is the previous event's `hash` (zeros for the first).
 """
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from src.verifier import merkle, note
 from src.verifier.content import EventMismatch, leaf_of_event
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
+GENESIS_HASH = bytes(32)  # the `prev_hash` of every log's first event
 
 
 class BundleError(ValueError):
@@ -86,7 +90,7 @@ def _header(
 ) -> tuple[note.Checkpoint, bool, int | None]:
     try:
         header = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BundleError("header", "the first line is not JSON") from None
     if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
         raise BundleError("header", f"not a {BUNDLE_FORMAT} bundle")
@@ -146,11 +150,18 @@ def _check_consistency(
         )
 
 
+def _printable(value: object) -> str:
+    """A value from the bundle as it may be printed: control characters (a forged id could
+    redraw the terminal's line) are escaped."""
+    text = str(value)
+    return text if text.isprintable() else ascii(text)
+
+
 def _name(item: object, number: int) -> str:
     if isinstance(item, dict):
         event = item.get("event")
         if isinstance(event, dict):
-            return f"event {event.get('id')} (seq {event.get('seq')})"
+            return f"event {_printable(event.get('id'))} (seq {_printable(event.get('seq'))})"
     return f"line {number}"
 
 
@@ -167,18 +178,26 @@ def verify_bundle(
     inclusion = merkle.InclusionVerifier(size=checkpoint.size, root=checkpoint.root_hash)
     hashes = _Hashes()
     count = 0
+    chain_end = GENESIS_HASH  # the hash the next event must link to (complete bundles)
     for number, line in enumerate(iterator, start=2):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BundleError(f"line {number}", "not JSON") from None
         where = _name(item, number)
         try:
-            _check_event(item, count if complete else None, tenant, inclusion, hashes)
-        except (ValueError, TypeError) as error:
-            raise BundleError(where, str(error)) from None
+            prev_hash, event_hash = _check_event(
+                item, count if complete else None, tenant, inclusion, hashes
+            )
+        except (ValueError, TypeError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise BundleError(where, reason) from None
+        if complete:
+            if prev_hash != chain_end:
+                raise BundleError(where, "its `prev_hash` is not the previous event's `hash`")
+            chain_end = event_hash
         count += 1
     if complete and count != checkpoint.size:
         raise BundleError(
@@ -201,7 +220,8 @@ def _check_event(
     tenant: str,
     inclusion: merkle.InclusionVerifier,
     hashes: _Hashes,
-) -> None:
+) -> tuple[bytes, bytes]:
+    """Check one event line; its (prev_hash, hash) in the chain."""
     if not isinstance(item, dict):
         raise ValueError("the line is not an object")
     event = item.get("event")
@@ -216,7 +236,7 @@ def _check_event(
             f"order), found leaf {index}: events were removed or reordered"
         )
     if event.get("seq") != index + 1:
-        raise ValueError(f"leaf {index} is not seq {event.get('seq')}")
+        raise ValueError(f"leaf {index} is not seq {_printable(event.get('seq'))}")
     if event.get("tenant") != tenant:
         raise ValueError(f"the event is tenant {event.get('tenant')!r}'s, not this log's")
     leaf = _b64(item.get("leaf_data"), "`leaf_data`")
@@ -233,6 +253,20 @@ def _check_event(
         raise ValueError(f"the event cannot be matched to its leaf: {error}") from None
     if rebuilt != leaf:
         raise ValueError("the event's fields do not match its leaf data (the event was edited)")
+    prev_hash, event_hash = _hex_hash(event, "prev_hash"), _hex_hash(event, "hash")
+    if hashlib.sha256(prev_hash + hashlib.sha256(leaf).digest()).digest() != event_hash:
+        raise ValueError("its `hash` is not SHA-256(prev_hash || SHA-256(leaf data))")
     proof = hashes.decode(item.get("inclusion"))
     if not inclusion.check(merkle.leaf_hash(leaf), index, proof):
         raise ValueError("its inclusion proof does not lead to the checkpoint's root")
+    return prev_hash, event_hash
+
+
+def _hex_hash(event: dict[str, object], name: str) -> bytes:
+    value = event.get(name)
+    if not isinstance(value, str) or len(value) != 64:
+        raise ValueError(f"`{name}` is not a SHA-256 in hex")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ValueError(f"`{name}` is not a SHA-256 in hex") from None

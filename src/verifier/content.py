@@ -236,8 +236,17 @@ def leaf_of_event(event: Mapping[str, object], salt: bytes | None, leaf_data: by
     if salt is None:
         if event.get("erased_at") is None:
             raise EventMismatch("the salt is missing but the event is not erased")
+        shown = [
+            actor.get("name"),
+            *(event.get(f) for f in ("ip_address", "user_agent", "details")),
+        ]
+        if any(value is not None for value in shown):
+            # Erasure destroys the values with the salt: any value shown is not the original.
+            raise EventMismatch("an erased event shows personal data it no longer has")
         hashes = committed_hashes(leaf_data)
     else:
+        if event.get("erased_at") is not None:
+            raise EventMismatch("an erased event has no salt left")
         details = event.get("details")
         if details is not None and not isinstance(details, Mapping):
             raise EventMismatch("`details` is not an object")
@@ -251,8 +260,13 @@ def leaf_of_event(event: Mapping[str, object], salt: bytes | None, leaf_data: by
             )
         except ValueError as error:  # an IP address that is none
             raise EventMismatch(str(error)) from None
-    # Only a pending event changes status, once, and it was committed as pending.
-    status = "pending" if event.get("status_changed_at") is not None else _required(event, "status")
+    # Only a pending event changes status, once, to success or failure; it was committed as
+    # pending.
+    status = _required(event, "status")
+    if event.get("status_changed_at") is not None:
+        if status not in ("success", "failure"):
+            raise EventMismatch("a settled event must show `success` or `failure`")
+        status = "pending"
     return committed_content(
         tenant=_required(event, "tenant"),
         seq=seq,

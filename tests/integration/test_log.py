@@ -177,6 +177,7 @@ class TestTiles:
             "64/000",
             "entries",
             "x/000",
+            "0/x999/x999/x999/x999/x999/x999/x999/000",  # past any bigint tree
         ],
     )
     async def test_tiles_beyond_the_checkpoint_or_malformed_are_404(
@@ -455,3 +456,38 @@ class TestIntegration:
         assert (await checkpoint(client, acme)).size == 5  # refused: the log stays as signed
         assert (await checkpoint(client, globex, "globex")).size == 1  # others are signed
         assert "refusing to sign" in logs.getvalue()
+
+
+class TestIsolation:
+    async def test_another_tenants_verification_shows_nothing_of_its_log(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        globex: dict[str, str],
+        engine: AsyncEngine,
+        settings: Settings,
+    ) -> None:
+        await grow(client, globex, engine, settings, 3)
+        response = await client.get(
+            api_path("verify_chain"), headers=acme, params={"tenant": "globex"}
+        )
+        body = response.json()
+        assert (body["checkpoint_size"], body["root_hash"], body["head_seq"]) == (0, None, 0)
+
+    async def test_a_bundle_of_a_tenant_that_does_not_exist_is_a_404(
+        self, client: httpx.AsyncClient, admin: dict[str, str]
+    ) -> None:
+        response = await client.get(
+            api_path("export_events"),
+            headers=admin,
+            params={"tenant": "nobody", "format": "bundle"},
+        )
+        assert_problem(response, 404, "not_found")
+
+    async def test_an_ipv6_zone_is_refused_at_ingest(
+        self, client: httpx.AsyncClient, acme: dict[str, str]
+    ) -> None:
+        response = await client.post(
+            api_path("list_events"), headers=acme, json=event(ip_address="fe80::1%eth0")
+        )
+        assert_problem(response, 422, "validation_error")

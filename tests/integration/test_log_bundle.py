@@ -1,6 +1,7 @@
 """The offline proof bundle: exported by the server, checked by the standalone verifier, and
 every kind of tampering in the database caught by it, naming the event."""
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -206,7 +207,7 @@ class TestTampering:
         )
         error = failure(await export_bundle(client, acme), await log_key(client, acme))
         assert error.where == f"event {target['id']} (seq {target['seq']})"
-        assert "inclusion proof" in error.reason
+        assert "`hash` is not SHA-256" in error.reason  # and its leaf is not in the tree
 
     async def test_an_edited_event_in_the_bundle_file(
         self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
@@ -254,6 +255,77 @@ class TestTampering:
         forged = json.loads(lines[15])["event"]
         assert forged["entity_id"] == "forged"
         assert error.where == f"event {forged['id']} (seq 15)"
+
+    @pytest.mark.parametrize(
+        ("line", "change", "reason"),
+        [
+            # The erased event (seq 6) made to show personal data again.
+            (6, {"event": {"details": {"reason": "approved"}}}, "personal data"),
+            (6, {"event": {"actor": {"name": "Mallory"}}}, "personal data"),
+            # A live event passed off as erased, to skip the check of its values.
+            (7, {"salt": None, "event": {"erased_at": "2026-12-01T00:00:00.000000Z"}}, None),
+            (7, {"event": {"erased_at": "2026-12-01T00:00:00.000000Z"}}, "no salt left"),
+            # The settled event (seq 4) given an outcome no settlement can have.
+            (4, {"event": {"status": "pending"}}, "`success` or `failure`"),
+            (9, {"event": {"hash": "00" * 32}}, "`hash` is not SHA-256"),
+            (9, {"event": {"prev_hash": "zz"}}, "`prev_hash` is not a SHA-256"),
+            (9, {"leaf_index": "8"}, "not an integer"),
+            (9, {"salt": "not hex"}, "not hex"),
+            (9, {"inclusion": "AAAA"}, "not a list"),
+            (9, {"event": {"id": "\x1b[2K\rOK all verified"}}, None),
+        ],
+    )
+    async def test_forged_lines_are_refused(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        logged: list[dict[str, Any]],
+        line: int,
+        change: dict[str, Any],
+        reason: str | None,
+    ) -> None:
+        lines = await export_bundle(client, acme)
+        item = json.loads(lines[line])
+        for name, value in change.items():
+            if isinstance(value, dict):
+                for field, new in value.items():
+                    if isinstance(new, dict):
+                        item[name][field] = {**(item[name][field] or {}), **new}
+                    else:
+                        item[name][field] = new
+            else:
+                item[name] = value
+        lines[line] = json.dumps(item)
+        error = failure(lines, await log_key(client, acme))
+        assert reason is None or reason in error.reason, error
+        assert str(error).isprintable()  # nothing from the bundle redraws the terminal
+
+    async def test_a_bundle_nested_too_deeply_is_refused_not_crashed(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        lines = await export_bundle(client, acme)
+        assert failure(["[" * 100_000], await log_key(client, acme)).where == "header"
+        item = json.loads(lines[9])
+        item["event"]["details"] = json.loads("[" * 900 + "]" * 900)
+        lines[9] = json.dumps(item)
+        assert failure(lines, await log_key(client, acme)).where.startswith("event ")
+
+    async def test_a_broken_link_in_a_complete_bundle(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        # The third event re-hashed onto another predecessor: consistent in itself, unlinked.
+        lines = await export_bundle(client, acme)
+        third = json.loads(lines[3])
+        leaf = base64.b64decode(third["leaf_data"])
+        forged_prev = bytes.fromhex("11" * 32)
+        third["event"]["prev_hash"] = forged_prev.hex()
+        third["event"]["hash"] = hashlib.sha256(
+            forged_prev + hashlib.sha256(leaf).digest()
+        ).hexdigest()
+        lines[3] = json.dumps(third)
+        error = failure(lines, await log_key(client, acme))
+        assert error.where == f"event {third['event']['id']} (seq 3)"
+        assert "not the previous event's `hash`" in error.reason
 
     async def test_a_reordered_bundle(
         self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
@@ -394,6 +466,22 @@ class TestTampering:
         )
         body = (await client.get(api_path("verify_chain"), headers=acme)).json()
         assert body["first_invalid_seq"] == 32  # byte 1000 is in leaf 31's hash
+
+    async def test_an_address_edited_into_a_network(
+        self,
+        client: httpx.AsyncClient,
+        acme: dict[str, str],
+        engine: AsyncEngine,
+        logged: list[dict[str, Any]],
+    ) -> None:
+        target = logged[12]
+        await tamper(
+            engine, f"UPDATE audit_event SET ip_address = '10.0.0.1/8' WHERE id = '{target['id']}'"
+        )
+        body = (await client.get(api_path("verify_chain"), headers=acme)).json()
+        assert (body["valid"], body["first_invalid_seq"]) == (False, target["seq"])
+        error = failure(await export_bundle(client, acme), await log_key(client, acme))
+        assert error.where == f"event {target['id']} (seq {target['seq']})"
 
     async def test_a_tile_edited_in_the_database(
         self,
