@@ -68,19 +68,24 @@ def test_the_shown_event_rebuilds_its_leaf() -> None:
     assert json.loads(leaf)["tenant"] == "acme"
 
 
+# Text the API accepts: anything but NUL, which PostgreSQL cannot store.
+storable_text = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=5)
+
+
 @given(
     details=st.dictionaries(
-        st.text(max_size=5),
+        storable_text,
         st.one_of(
-            st.text(max_size=5),
+            storable_text,
             st.integers(-(2**60), 2**60),
             st.floats(allow_nan=False, allow_infinity=False),
             st.none(),
         ),
         max_size=4,
     ),
-    name=st.none() | st.text(min_size=0, max_size=20).filter(lambda s: "\x00" not in s),
-    ip=st.none() | st.ip_addresses().map(str),
+    name=st.none() | storable_text,
+    # Scoped IPv6 addresses (`%zone`) are refused at ingest, so never stored.
+    ip=st.none() | st.ip_addresses().map(str).filter(lambda text: "%" not in text),
 )
 def test_any_event_rebuilds_its_leaf(
     details: dict[str, Any], name: str | None, ip: str | None
