@@ -445,8 +445,8 @@ class TestIntegration:
             await connection.execute(text("SET LOCAL session_replication_role = replica"))
             await connection.execute(
                 text(
-                    "UPDATE log_tile SET hashes = overlay(hashes placing '\\x00'::bytea "
-                    "from 1 for 1) WHERE tenant = 'acme' AND level = 0"
+                    "UPDATE log_tile SET hashes = set_byte(hashes, 0, get_byte(hashes, 0) # 255) "
+                    "WHERE tenant = 'acme' AND level = 0"
                 )
             )
         await post_many(client, acme, [event(), event()])
