@@ -41,16 +41,20 @@ def _about(
     )
 
 
-async def event_seq(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUID) -> int:
-    """The `seq` of one of the tenant's events, erased or not (inside the caller's transaction)."""
+async def stored_event(
+    *, session: AsyncSession, access: TenantAccess, event_id: uuid.UUID
+) -> StoredEvent:
+    """One of the tenant's events as stored, erased or not (inside the caller's transaction)."""
     if not access.visible:
         raise EventNotFound()
-    seq = await session.scalar(
-        select(events.c.seq).where(events.c.tenant == access.tenant, events.c.id == event_id)
-    )
-    if seq is None:
+    row = (
+        await session.execute(
+            select(*STORED_COLUMNS).where(events.c.tenant == access.tenant, events.c.id == event_id)
+        )
+    ).first()
+    if row is None:
         raise EventNotFound()
-    return int(seq)
+    return StoredEvent(*row)
 
 
 async def _locked_event(

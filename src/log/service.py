@@ -191,7 +191,8 @@ async def event_proof(
     """The event's leaf and its inclusion proof in a signed tree (the latest by default)."""
     tenant = access.tenant
     async with session.begin():
-        seq = await audits_service.event_seq(session=session, access=access, event_id=event_id)
+        event = await audits_service.stored_event(session=session, access=access, event_id=event_id)
+        seq = event.seq
         if tree_size is None:
             signed = await _latest(session, identity, tenant)
             if signed.size < seq:
@@ -202,8 +203,8 @@ async def event_proof(
                 raise UnprocessableRequest(
                     f"The tree of size {tree_size} does not contain this event (seq {seq})."
                 )
-        [leaf] = await entries.leaf_data(session, tenant, seq, seq)
         proof = await inclusion_proof(session, NodeReader(tenant), index=seq - 1, size=signed.size)
+    leaf = entries.leaf_of(event)
     return InclusionProof(
         id=str(event_id),
         seq=seq,
