@@ -1,14 +1,20 @@
 """Engine, sessions, metadata, and what a database error means. Nothing connects at import."""
 
+import time
+from dataclasses import dataclass
+
 import asyncpg
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 
 from src.config import Settings
@@ -26,15 +32,17 @@ metadata: MetaData = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
 
 
+IDLE_PING_SECONDS = 10.0  # a pooled connection unused this long is pinged before reuse
+_RETURNED_AT = "trailmark_returned_at"
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """The one engine of a process, created in the lifespan (or by the CLI)."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.async_database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
-        # A connection that died while the database was away is replaced, not reused.
-        pool_pre_ping=True,
         connect_args={
             "timeout": settings.database_connect_timeout_seconds,
             "server_settings": {
@@ -44,6 +52,41 @@ def create_engine(settings: Settings) -> AsyncEngine:
             },
         },
     )
+    guard = _DeadConnectionGuard(engine.sync_engine.dialect)
+    event.listen(engine.sync_engine, "checkout", guard.on_checkout)
+    event.listen(engine.sync_engine, "checkin", guard.on_checkin)
+    return engine
+
+
+@dataclass(frozen=True)
+class _DeadConnectionGuard:
+    """A connection that died while the database was away is replaced, not reused.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, and its asyncpg ping is three round
+    trips (BEGIN, an empty query, ROLLBACK): a third of a short authenticated request here.
+    A connection the server closed (a restart, a crash) is known closed without asking; only
+    one idle long enough for a firewall or a failover to have cut it silently is pinged.
+    """
+
+    dialect: Dialect
+
+    def on_checkout(
+        self, dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _: object
+    ) -> None:
+        driver = record.driver_connection
+        closed = isinstance(driver, asyncpg.Connection) and driver.is_closed()
+        idle = time.monotonic() - record.info.get(_RETURNED_AT, time.monotonic())
+        if not closed and idle > IDLE_PING_SECONDS:
+            try:
+                self.dialect.do_ping(dbapi_connection)
+            except Exception:  # whatever it was, the connection is unusable
+                closed = True
+        if closed:
+            raise sa_exc.DisconnectionError("the pooled connection was closed")  # pool retries
+
+    @staticmethod
+    def on_checkin(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -83,3 +126,11 @@ _UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
 )
+
+
+async def standalone(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for statements that each stand alone (reads of rows that
+    only grow, an idempotent write): PostgreSQL runs each in its own snapshot, which spares a
+    BEGIN and a COMMIT round trip (measured: 13% of single-event ingest). Use it inside the
+    service's `async with session.begin()`, like any other statement."""
+    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

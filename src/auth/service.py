@@ -17,6 +17,7 @@ from src.auth.constants import KEY_PREFIX, LAST_USED_RESOLUTION_SECONDS, Scope
 from src.auth.exceptions import KeyNotFound, TenantRequired
 from src.auth.models import ApiKey, Tenant
 from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, Principal, TenantAccess
+from src.database import standalone
 from src.exceptions import Unauthorized
 from src.pagination import CursorCodec, Keyset, Page, keyset_page
 
@@ -185,10 +186,8 @@ async def authenticate(*, session: AsyncSession, pepper: bytes, secret_key: str)
     if public_id is None:
         raise Unauthorized("The API key is malformed.")
     async with session.begin():
-        # Its statements stand alone (a read, at most one idempotent write): PostgreSQL need
-        # not wrap them in a transaction, which spares a BEGIN and a COMMIT round trip on every
-        # request (13% of single-event ingest, measured). The unit of work is the same.
-        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # A read and at most one idempotent write: each stands alone.
+        connection = await standalone(session)
         key = (await connection.execute(_KEY_BY_PUBLIC_ID, {"public_id": public_id})).first()
         if key is None or not hmac.compare_digest(key.secret_hash, hash_key(secret_key, pepper)):
             raise Unauthorized("The API key is not valid.")

@@ -13,6 +13,7 @@ from src.audits import service as audits_service
 from src.audits.query import Selection
 from src.auth import service as auth_service
 from src.auth.schemas import TenantAccess
+from src.database import standalone
 from src.exceptions import UnprocessableRequest
 from src.log import bundle, checkpoints, entries
 from src.log.checkpoints import SignedCheckpoint
@@ -93,21 +94,24 @@ async def tile(
     first = ref.index * TILE_WIDTH
     if first + ref.width > MAX_TREE_SIZE >> (TILE_HEIGHT * (ref.level or 0)):
         raise TileNotFound()  # beyond any tree PostgreSQL's bigint can count
-    async with session.begin():
-        if ref.level is None:
+    if ref.level is None:
+        async with session.begin():
             size = (await _latest(session, identity, tenant)).size
             if first + ref.width > size:
                 raise TileNotFound()
             leaves = await entries.leaf_data(session, tenant, first + 1, first + ref.width)
-            return entries.bundle(leaves), ref
-        # The hot path of a tiles client: the latest size and the tile in one round trip.
-        row = (
-            await session.execute(
+        return entries.bundle(leaves), ref
+    async with session.begin():
+        # The hot path of a tiles client: the latest size and the tile in one statement, which
+        # stands alone (both only grow).
+        connection = await standalone(session)
+        size, stored = (
+            await connection.execute(
                 _SIZE_AND_TILE, {"tenant": tenant, "level": ref.level, "index": ref.index}
             )
         ).one()
-        size, stored = row[0], row[1]
-        if size is None:  # no checkpoint yet: start the log (or 404 for no such tenant)
+    if size is None:  # no checkpoint yet: start the log (or 404 for no such tenant)
+        async with session.begin():
             size = (await _latest(session, identity, tenant)).size
     if first + ref.width > int(size) >> (TILE_HEIGHT * ref.level):
         raise TileNotFound()
