@@ -6,6 +6,7 @@ time from an event's 201 to the first signed checkpoint a poller sees covering i
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -174,21 +175,25 @@ async def bundle(api: Api, http: httpx.AsyncClient, tenant: str, path: Path) -> 
         "export_events_per_s": round(events / export_seconds),
         "export_rss_growth_mb": round(growth.bytes / 2**20, 1),
         "verifier_events_per_s": round(events / verified["seconds"]),
+        "verifier_processes": 1 + (os.cpu_count() or 1),  # itself and its workers
         "verifier_peak_rss_mb": verified["peak_rss_mb"],
+        "verifier_worker_peak_rss_mb": verified["worker_peak_rss_mb"],
     }
 
 
-# Runs the verifier as `python -m src.verifier` would, then reports its own peak memory:
-# VmHWM, which starts afresh at exec (ru_maxrss would count the forked benchmark's pages).
+# Runs the verifier as `python -m src.verifier` would (one checking process per CPU), then
+# reports peak memory: its own VmHWM, which starts afresh at exec (ru_maxrss would count the
+# forked benchmark's pages), and the largest of its worker processes' (they have exited).
 _MEASURED_VERIFIER = """
-import re, runpy, sys
+import re, resource, runpy, sys
 sys.argv = ["src.verifier", *sys.argv[1:]]
 try:
     runpy.run_module("src.verifier", run_name="__main__", alter_sys=True)
 except SystemExit as exit:
     code = exit.code
 with open("/proc/self/status") as status:
-    print(re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1), file=sys.stderr)
+    own = re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1)
+print(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
 sys.exit(code)
 """
 
@@ -206,5 +211,9 @@ def _verify_offline(path: Path, key: str) -> dict[str, float]:
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"the verifier refused the bundle: {result.stdout}{result.stderr}")
-    peak_kb = int(result.stderr.strip().splitlines()[-1])
-    return {"seconds": seconds, "peak_rss_mb": round(peak_kb / 1024, 1)}
+    own_kb, worker_kb = (int(kb) for kb in result.stderr.strip().splitlines()[-1].split())
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": round(own_kb / 1024, 1),
+        "worker_peak_rss_mb": round(worker_kb / 1024, 1),
+    }

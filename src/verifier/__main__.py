@@ -1,4 +1,4 @@
-"""`python -m src.verifier BUNDLE --key KEY [--since CHECKPOINT]`: check a proof bundle offline.
+"""`python -m src.verifier BUNDLE --key KEY [--since FILE] [--jobs N]`: check a bundle offline.
 
 Needs Python 3.11+ and `cryptography` only. Exit 0 with a one-line summary when everything
 holds; exit 1 naming the first failing event (or the header) and why; exit 2 for bad usage.
@@ -6,6 +6,7 @@ holds; exit 1 naming the first failing event (or the header) and why; exit 2 for
 
 import argparse
 import base64
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,7 +28,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help="A checkpoint saved earlier: also prove the log only grew since then.",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="Processes checking events (default: one per CPU; 1 checks in this process).",
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs: at least 1")
     try:
         key = note.parse_verifier_key(args.key)
     except ValueError as error:
@@ -41,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--since: {error}")
     try:
         if args.bundle == "-":
-            summary = verify_bundle(sys.stdin.buffer, key, since=since)
+            summary = verify_bundle(sys.stdin.buffer, key, since=since, jobs=args.jobs)
         else:
             with open(args.bundle, "rb") as lines:
-                summary = verify_bundle(lines, key, since=since)
+                summary = verify_bundle(lines, key, since=since, jobs=args.jobs)
     except OSError as error:
         parser.error(f"{args.bundle}: {error.strerror}")
     except BundleError as error:

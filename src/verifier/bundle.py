@@ -19,8 +19,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from src.verifier import merkle, note
+from src.verifier import merkle, note, workers
 from src.verifier.content import EventMismatch, leaf_of_event
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
@@ -153,7 +154,7 @@ def _check_consistency(
 def _printable(value: object) -> str:
     """A value from the bundle as it may be printed: control characters (a forged id could
     redraw the terminal's line) are escaped."""
-    text = str(value)
+    text = value if type(value) is str else str(value)
     return text if text.isprintable() else ascii(text)
 
 
@@ -165,40 +166,132 @@ def _name(item: object, number: int) -> str:
     return f"line {number}"
 
 
+class _Line(NamedTuple):
+    """What one event line showed."""
+
+    where: str  # names the event (or the line) in errors
+    leaf_index: int | None  # None when the line failed before showing one
+    error: str | None  # the first thing about the line itself that does not hold
+    prev_hash: bytes
+    hash: bytes
+
+
+class _Failure(NamedTuple):
+    where: str
+    reason: str
+
+
+class _Checked(NamedTuple):
+    """A run of consecutive event lines, checked: all but how its first line follows the
+    lines before it, which only the results of those can tell."""
+
+    first: _Line
+    lines: int  # lines checked, the first included
+    last_hash: bytes
+    failure: _Failure | None  # the first line after the first that fails, and why
+
+
+@dataclass(frozen=True, slots=True)
+class _Log:
+    """What every line is checked against (sent to each worker process)."""
+
+    tenant: str
+    size: int
+    root_hash: bytes
+    complete: bool  # then lines are leaves in order, each linked to the one before
+
+
+def _expected_leaf(expected: int, found: int) -> str:
+    return (
+        f"expected leaf {expected} here (a complete bundle lists every leaf in order), "
+        f"found leaf {found}: events were removed or reordered"
+    )
+
+
+_NOT_LINKED = "its `prev_hash` is not the previous event's `hash`"
+
+
+def _check_lines(log: _Log, numbered: list[tuple[int, str | bytes]]) -> list[_Checked]:
+    """Check a run of event lines, up to the first that fails. A pure function of its input,
+    so it may run in a worker process (see `workers`)."""
+    inclusion = merkle.InclusionVerifier(size=log.size, root=log.root_hash)
+    hashes = _Hashes()
+    first: _Line | None = None
+    previous = b""
+    count = 0
+    failure = None
+    for number, line in numbered:
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            checked = _Line(f"line {number}", None, "not JSON", b"", b"")
+        else:
+            checked = _check_event(item, _name(item, number), log.tenant, inclusion, hashes)
+        count += 1
+        if first is None:
+            first = checked
+            if checked.error is not None:
+                break
+        else:
+            failure = _follows(log, checked, first, count - 1, previous)
+            if failure is not None:
+                break
+        previous = checked.hash
+    if first is None:
+        return []
+    return [_Checked(first, count, previous, failure)]
+
+
+def _follows(
+    log: _Log, line: _Line, first: _Line, position: int, previous: bytes
+) -> _Failure | None:
+    """What is wrong with a line that comes `position` lines after `first` in one run."""
+    if line.leaf_index is None:
+        return _Failure(line.where, line.error or "")
+    if log.complete and first.leaf_index is not None:
+        expected = first.leaf_index + position
+        if line.leaf_index != expected:
+            return _Failure(line.where, _expected_leaf(expected, line.leaf_index))
+    if line.error is not None:
+        return _Failure(line.where, line.error)
+    if log.complete and line.prev_hash != previous:
+        return _Failure(line.where, _NOT_LINKED)
+    return None
+
+
 def verify_bundle(
-    lines: Iterable[str | bytes], key: note.VerifierKey, *, since: str | None = None
+    lines: Iterable[str | bytes],
+    key: note.VerifierKey,
+    *,
+    since: str | None = None,
+    jobs: int = 1,
 ) -> BundleSummary:
-    """Check a bundle line by line; raise BundleError at the first thing that does not hold."""
+    """Check a bundle; raise BundleError at the first thing that does not hold, in bundle
+    order. With `jobs` > 1 the lines are checked in that many processes (memory stays flat)."""
     iterator = iter(lines)
     first = next(iterator, None)
     if first is None:
         raise BundleError("header", "the bundle is empty")
     checkpoint, complete, since_size = _header(first, key, since)
     tenant = checkpoint.origin.rpartition("/")[2]  # origins are `<LOG_ORIGIN>/<tenant>`
-    inclusion = merkle.InclusionVerifier(size=checkpoint.size, root=checkpoint.root_hash)
-    hashes = _Hashes()
+    log = _Log(tenant, checkpoint.size, checkpoint.root_hash, complete)
+    numbered = ((n, line) for n, line in enumerate(iterator, start=2) if line.strip())
     count = 0
     chain_end = GENESIS_HASH  # the hash the next event must link to (complete bundles)
-    for number, line in enumerate(iterator, start=2):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except (ValueError, RecursionError):
-            raise BundleError(f"line {number}", "not JSON") from None
-        where = _name(item, number)
-        try:
-            prev_hash, event_hash = _check_event(
-                item, count if complete else None, tenant, inclusion, hashes
-            )
-        except (ValueError, TypeError, RecursionError) as error:
-            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-            raise BundleError(where, reason) from None
-        if complete:
-            if prev_hash != chain_end:
-                raise BundleError(where, "its `prev_hash` is not the previous event's `hash`")
-            chain_end = event_hash
-        count += 1
+    for run in workers.in_order(_check_lines, log, numbered, jobs=jobs):
+        line = run.first
+        if line.leaf_index is None:
+            raise BundleError(line.where, line.error or "")
+        if complete and line.leaf_index != count:
+            raise BundleError(line.where, _expected_leaf(count, line.leaf_index))
+        if line.error is not None:
+            raise BundleError(line.where, line.error)
+        if complete and line.prev_hash != chain_end:
+            raise BundleError(line.where, _NOT_LINKED)
+        if run.failure is not None:
+            raise BundleError(*run.failure)
+        count += run.lines
+        chain_end = run.last_hash
     if complete and count != checkpoint.size:
         raise BundleError(
             "bundle",
@@ -215,26 +308,35 @@ def verify_bundle(
 
 
 def _check_event(
-    item: object,
-    expected_index: int | None,
+    item: object, where: str, tenant: str, inclusion: merkle.InclusionVerifier, hashes: _Hashes
+) -> _Line:
+    """Check one event line on its own."""
+    if not isinstance(item, dict):
+        return _Line(where, None, "the line is not an object", b"", b"")
+    event = item.get("event")
+    if not isinstance(event, dict):
+        return _Line(where, None, "`event` is missing", b"", b"")
+    index = item.get("leaf_index")
+    if type(index) is not int:
+        return _Line(where, None, "`leaf_index` is not an integer", b"", b"")
+    try:
+        prev_hash, event_hash = _check_leaf(item, event, index, tenant, inclusion, hashes)
+    except (ValueError, TypeError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        return _Line(where, index, reason, b"", b"")
+    return _Line(where, index, None, prev_hash, event_hash)
+
+
+def _check_leaf(
+    item: dict[str, object],
+    event: dict[str, object],
+    index: int,
     tenant: str,
     inclusion: merkle.InclusionVerifier,
     hashes: _Hashes,
 ) -> tuple[bytes, bytes]:
-    """Check one event line; its (prev_hash, hash) in the chain."""
-    if not isinstance(item, dict):
-        raise ValueError("the line is not an object")
-    event = item.get("event")
-    if not isinstance(event, dict):
-        raise ValueError("`event` is missing")
-    index = item.get("leaf_index")
-    if type(index) is not int:
-        raise ValueError("`leaf_index` is not an integer")
-    if expected_index is not None and index != expected_index:
-        raise ValueError(
-            f"expected leaf {expected_index} here (a complete bundle lists every leaf in "
-            f"order), found leaf {index}: events were removed or reordered"
-        )
+    """The event is its leaf, its hash is the chain's, its proof leads to the root; its
+    (prev_hash, hash) in the chain."""
     if event.get("seq") != index + 1:
         raise ValueError(f"leaf {index} is not seq {_printable(event.get('seq'))}")
     if event.get("tenant") != tenant:

@@ -16,7 +16,7 @@ from src.audits.integrity import StoredEvent, chain_hash
 from src.audits.query import STORED_COLUMNS, events
 from src.config import Settings
 from src.log import bundle
-from src.verifier import note
+from src.verifier import note, workers
 from src.verifier.bundle import BundleError, BundleSummary, verify_bundle
 from tests.support.api import post_many
 from tests.support.events import event
@@ -78,10 +78,23 @@ async def tamper(engine: AsyncEngine, *statements: str) -> None:
             await connection.execute(text(statement))
 
 
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of 3 lines: a 40-event bundle checked with jobs > 1 goes through worker processes
+    in many runs, so every check across runs (order, links) is exercised."""
+    monkeypatch.setattr(workers, "CHUNK", 3)
+
+
 def failure(lines: list[str], key: note.VerifierKey, since: str | None = None) -> BundleError:
-    with pytest.raises(BundleError) as caught:
-        verify_bundle(lines, key, since=since)
-    return caught.value
+    """The first failure, found alike in this process and by two worker processes."""
+    found = []
+    for jobs in (1, 2):
+        with pytest.raises(BundleError) as caught:
+            verify_bundle(lines, key, since=since, jobs=jobs)
+        found.append(caught.value)
+    alone, parallel = found
+    assert (parallel.where, parallel.reason) == (alone.where, alone.reason)
+    return alone
 
 
 class TestExport:
@@ -97,7 +110,8 @@ class TestExport:
         erased = json.loads(lines[6])
         assert erased["salt"] is None
         assert erased["event"]["erased_at"] is not None
-        summary = verify_bundle(lines, await log_key(client, acme))
+        summary = verify_bundle(lines, await log_key(client, acme), jobs=2)
+        assert summary == verify_bundle(lines, await log_key(client, acme))
         assert summary == BundleSummary(
             origin="trailmark.localhost/acme",
             size=40,
@@ -334,6 +348,29 @@ class TestTampering:
         lines[8], lines[9] = lines[9], lines[8]
         error = failure(lines, await log_key(client, acme))
         assert error.where == f"event {logged[8]['id']} (seq 9)"
+
+    async def test_failures_at_every_place_in_a_run_of_lines(
+        self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]
+    ) -> None:
+        """Runs are 3 lines: each failure below lands on the first, middle and last line of a
+        run in turn, and `failure` holds the worker processes to the one-process answer."""
+        key = await log_key(client, acme)
+        lines = await export_bundle(client, acme)
+        for position in range(3, 9):  # lines[position] is seq `position`
+            removed = lines[:position] + lines[position + 1 :]
+            error = failure(removed, key)
+            assert error.where == f"event {logged[position]['id']} (seq {position + 1})"
+            assert f"expected leaf {position - 1} here" in error.reason
+            # Re-hashed onto another predecessor: consistent in itself, unlinked.
+            unlinked = json.loads(lines[position])
+            leaf_digest = hashlib.sha256(base64.b64decode(unlinked["leaf_data"])).digest()
+            unlinked["event"]["prev_hash"] = "11" * 32
+            unlinked["event"]["hash"] = hashlib.sha256(bytes(32 * [0x11]) + leaf_digest).hexdigest()
+            error = failure([*lines[:position], json.dumps(unlinked), *lines[position + 1 :]], key)
+            assert error.where == f"event {unlinked['event']['id']} (seq {position})"
+            assert "not the previous event's `hash`" in error.reason
+            broken = [*lines[:position], "{not json", *lines[position + 1 :]]
+            assert failure(broken, key).where == f"line {position + 1}"
 
     async def test_an_edited_proof_or_checkpoint(
         self, client: httpx.AsyncClient, acme: dict[str, str], logged: list[dict[str, Any]]

@@ -51,7 +51,11 @@ def test_targets_are_judged_on_the_largest_scale() -> None:
             "checkpoint_lag": {"p99_ms": 1200.0},
             "proof": {"p99_ms": 12.0},
             "tiles": {"tiles_per_s": 2500},
-            "bundle": {"verifier_events_per_s": 80_000, "verifier_peak_rss_mb": 30.0},
+            "bundle": {
+                "verifier_events_per_s": 80_000,
+                "verifier_peak_rss_mb": 30.0,
+                "verifier_worker_peak_rss_mb": 120.0,
+            },
         },
         "without_log": {
             "ingest": {"batch": {"events_per_s": 6_500}, "single": {"events_per_s": 3_800}}
@@ -79,7 +83,12 @@ def test_targets_are_judged_on_the_largest_scale() -> None:
     assert targets["inclusion_proof_p99_ms"]["met"] is False
     assert targets["tiles_per_s"]["met"] is True
     assert targets["bundle_verifier_events_per_s"]["met"] is False
-    assert targets["bundle_verifier_peak_rss_mb"]["met"] is True
+    # Memory is judged on the largest of the verifier's processes: here a worker.
+    assert targets["bundle_verifier_peak_rss_mb"] == {
+        "value": 120.0,
+        "target": "< 100",
+        "met": False,
+    }
 
 
 def test_checkpoint_lag_is_ack_to_the_first_covering_checkpoint() -> None:
