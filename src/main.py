@@ -21,6 +21,7 @@ from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
 from src.health.router import router as health_router
+from src.http.docs import add_offline_docs
 from src.http.middleware import (
     AccessLogMiddleware,
     ContentLengthGuardMiddleware,
@@ -159,10 +160,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        docs_url=None,  # served by add_offline_docs: FastAPI's own pages load a CDN
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    if settings.docs_enabled:
+        add_offline_docs(app, openapi_url="/openapi.json")
 
     register_exception_handlers(app)
     # Added innermost first: the last one added is the outermost.

@@ -6,6 +6,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.http import docs
 from src.http.problems import database_error_response, internal_error_response, problem_response
 from src.metrics import Metrics
 
@@ -15,16 +16,15 @@ access_logger = logging.getLogger("trailmark.access")
 UNMATCHED_ROUTE = "<unmatched>"
 
 _API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Swagger UI and ReDoc load their bundles from a CDN and start with an inline script.
+# Swagger UI and ReDoc start with an inline script and style; their bundles are the app's own
+# (src/http/docs.py), so no other host is named.
 _DOCS_CSP = (
     "default-src 'none'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
     "worker-src blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def route_template(scope: Scope) -> str:
@@ -34,7 +34,7 @@ def route_template(scope: Scope) -> str:
     router's prefix; the full template sits in its route context, which is read when present
     (a test pins this, so an upgrade that moves it fails loudly instead of mislabelling).
     Plain documentation routes are not recorded at all: those few fixed paths are named as
-    they are (bounded, unlike arbitrary unknown paths).
+    they are, and their files by their folder (bounded, unlike arbitrary unknown paths).
     """
     context = scope.get("fastapi", {}).get("effective_route_context")
     full_path = getattr(context, "path", None)
@@ -43,8 +43,11 @@ def route_template(scope: Scope) -> str:
     route_path = getattr(scope.get("route"), "path", None)
     if isinstance(route_path, str):
         return route_path
-    if scope["path"] in _DOCS_PATHS or scope["path"] == "/openapi.json":
-        return str(scope["path"])
+    path = str(scope["path"])
+    if path in docs.PAGE_PATHS or path == "/openapi.json":
+        return path
+    if path.startswith(docs.ASSETS_PATH + "/"):
+        return docs.ASSETS_PATH  # one label for the documentation's files
     return UNMATCHED_ROUTE
 
 
@@ -101,7 +104,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_docs = scope["path"] in _DOCS_PATHS
+        is_docs = scope["path"] in docs.PAGE_PATHS
         is_https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:

@@ -54,3 +54,17 @@ async def test_events_ingested_are_counted_once(
     text = (await client.get("/metrics")).text
     assert 'trailmark_events_ingested_total{kind="single"} 1.0' in text
     assert 'trailmark_events_ingested_total{kind="batch"} 3.0' in text
+
+
+async def test_documentation_pages_and_assets_have_bounded_labels(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get("/docs")
+    await client.get("/docs/assets/swagger-ui.css")
+    await client.get("/docs/assets/no-such-file.js")
+    text = (await client.get("/metrics")).text
+    assert 'route="/docs",status="200"' in text
+    assert 'route="/docs/assets",status="200"' in text
+    assert 'route="/docs/assets",status="404"' in text
+    assert "swagger-ui.css" not in text
+    assert "no-such-file" not in text
