@@ -24,6 +24,8 @@ from src.log.signing import LogIdentity
 from src.metrics import Metrics
 from src.pagination import CursorCodec
 from src.state import app_state
+from src.viewer import service as viewer_service
+from src.viewer.constants import TOKEN_PREFIX as VIEWER_TOKEN_PREFIX
 
 # Dependencies like these are `async def` though they never await: FastAPI runs a plain `def`
 # dependency in a thread pool, and those hand-offs, several per request, took a measurable
@@ -104,20 +106,28 @@ async def current_principal(
     """The authenticated caller; 401 (with `WWW-Authenticate: Bearer`) for no or a bad key."""
     if credentials is None:
         raise Unauthorized()
+    pepper = settings.api_key_pepper.get_secret_value().encode()
+    if credentials.credentials.startswith(VIEWER_TOKEN_PREFIX):
+        return await viewer_service.authenticate(
+            session=session, pepper=pepper, token=credentials.credentials
+        )
     return await auth_service.authenticate(
-        session=session,
-        pepper=settings.api_key_pepper.get_secret_value().encode(),
-        secret_key=credentials.credentials,
+        session=session, pepper=pepper, secret_key=credentials.credentials
     )
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that lets through principals holding `scope` (admin holds every scope)."""
+def require(scope: Scope, *, viewers: bool = False) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets through principals holding `scope` (admin holds every scope).
+
+    Viewer tokens only pass where `viewers` is set: the reads the viewer page makes.
+    """
 
     async def check(principal: PrincipalDep) -> Principal:
+        if principal.viewer is not None and not viewers:
+            raise Forbidden("A viewer token cannot use this endpoint.")
         if not principal.allows(scope):
             raise Forbidden(f"This action needs the `{scope.value}` scope.")
         return principal
@@ -128,11 +138,12 @@ def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
 AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
-def tenant_access(scope: Scope) -> Callable[..., Awaitable[TenantAccess]]:
-    """A dependency for tenant-scoped routes needing `scope`: authorizes, then resolves."""
+def tenant_access(scope: Scope, *, viewers: bool = False) -> Callable[..., Awaitable[TenantAccess]]:
+    """A dependency for tenant-scoped routes needing `scope`: authorizes, then resolves (a
+    viewer token's access carries its fixed filter)."""
 
     async def resolve(
-        principal: Annotated[Principal, Depends(require(scope))],
+        principal: Annotated[Principal, Depends(require(scope, viewers=viewers))],
         tenant: Annotated[
             TenantSlug | None,
             Query(description="The tenant to act on: required for admin keys, optional otherwise."),

@@ -42,6 +42,7 @@ from src.openai.client import create_client as create_openai_client
 from src.openai.router import router as openai_router
 from src.pagination import CursorCodec
 from src.state import State
+from src.viewer.router import router as viewer_router
 
 API_VERSION = "1.0.0"
 API_PREFIX = "/api/v1"
@@ -87,6 +88,10 @@ TAGS = [
             "The model calls behind `/audits/ask` and `/audits/summarize`: a ledger of every "
             "call and a usage report with token counts, latency and estimated cost."
         ),
+    },
+    {
+        "name": "viewer",
+        "description": "Read-only, tenant-bound tokens for the viewer page, with a fixed filter.",
     },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
     {"name": "meta", "description": "What this service is and where its documentation lives."},
@@ -227,6 +232,7 @@ def _api_router(settings: Settings) -> APIRouter:
     router.include_router(audits_router)
     router.include_router(log_router)
     router.include_router(openai_router)
+    router.include_router(viewer_router)
     return router
 
 

@@ -4,6 +4,7 @@ from src.audits.models import AuditEvent, ChainHead, IdempotencyRecord
 from src.auth.models import ApiKey, Tenant
 from src.log.models import LogCheckpoint, LogHead, LogTile
 from src.openai.models import OpenAICall
+from src.viewer.models import ViewerToken
 
 __all__ = [
     "ApiKey",
@@ -15,4 +16,5 @@ __all__ = [
     "LogTile",
     "OpenAICall",
     "Tenant",
+    "ViewerToken",
 ]

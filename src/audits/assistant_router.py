@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from src.audits import assistant, schemas
 from src.audits import exceptions as errors
-from src.audits.dependencies import ReadAccess
+from src.audits.dependencies import ViewerReadAccess
 from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import Forbidden, Unauthorized
 from src.http.openapi import problem_responses
@@ -48,7 +48,7 @@ AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
 )
 async def ask(
     body: schemas.AskRequest,
-    access: ReadAccess,
+    access: ViewerReadAccess,
     gateway: GatewayDep,
     session: SessionDep,
     codec: CursorCodecDep,
@@ -90,7 +90,7 @@ async def ask(
 )
 async def summarize(
     body: schemas.SummarizeRequest,
-    access: ReadAccess,
+    access: ViewerReadAccess,
     gateway: GatewayDep,
     session: SessionDep,
     codec: CursorCodecDep,

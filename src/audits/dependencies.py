@@ -22,9 +22,12 @@ from src.dependencies import (
     require,
     tenant_access,
 )
+from src.exceptions import Forbidden
 from src.metrics import Metrics
 
 ReadAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_READ))]
+# The reads the viewer page makes: a viewer token passes, its fixed filter in the access.
+ViewerReadAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_READ, viewers=True))]
 WriteAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_WRITE))]
 EraseAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_ERASE))]
 
@@ -39,13 +42,26 @@ IncludeErased = Annotated[bool, Query(description="Also list events whose payloa
 
 
 async def selection(
-    access: ReadAccess, filters: EventFilters, include_erased: IncludeErased = False
+    access: ViewerReadAccess, filters: EventFilters, include_erased: IncludeErased = False
 ) -> Selection:
     """The events a read route covers: the tenant, the list filters, erased ones or not."""
     return Selection(access, filters, include_erased)
 
 
 SelectionDep = Annotated[Selection, Depends(selection)]
+
+
+async def export_selection(
+    principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ, viewers=True))],
+    selection: SelectionDep,
+) -> Selection:
+    """What an export covers; a viewer token exports only if it was minted `can_export`."""
+    if principal.viewer is not None and not principal.viewer.can_export:
+        raise Forbidden("This viewer token may not export.")
+    return selection
+
+
+ExportSelectionDep = Annotated[Selection, Depends(export_selection)]
 
 
 class _EventIdSegment(StringConvertor):

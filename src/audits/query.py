@@ -88,7 +88,12 @@ class Selection:
         if not self.access.visible:
             return false()
         return and_(
-            *conditions(self.access.tenant, *self.filters, include_erased=self.include_erased)
+            *conditions(
+                self.access.tenant,
+                *self.access.fixed,  # a viewer token's filter: narrowed by the others, only
+                *self.filters,
+                include_erased=self.include_erased,
+            )
         )
 
 

@@ -12,6 +12,7 @@ from src.audits import export, schemas, service, verification
 from src.audits.constants import DEFAULT_PAGE_SIZE
 from src.audits.dependencies import (
     EraseAccess,
+    ExportSelectionDep,
     FromSeq,
     IngestionDep,
     OrderParam,
@@ -20,6 +21,7 @@ from src.audits.dependencies import (
     ReadAccess,
     SelectionDep,
     ToSeq,
+    ViewerReadAccess,
     WriteAccess,
 )
 from src.dependencies import (
@@ -145,7 +147,7 @@ async def list_events(
     },
 )
 async def export_events(
-    selection: SelectionDep,
+    selection: ExportSelectionDep,
     session: SessionDep,
     identity: LogIdentityDep,
     format: Annotated[export.ExportFormat, Query(description="The file format.")] = "ndjson",
@@ -254,7 +256,7 @@ async def verify_chain(
 )
 async def get_event(
     event_id: uuid.UUID,
-    access: ReadAccess,
+    access: ViewerReadAccess,
     session: SessionDep,
     request: Request,
 ) -> Response:

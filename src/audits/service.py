@@ -14,7 +14,7 @@ from src.audits import ingest
 from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, EventStatus
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
 from src.audits.integrity import StoredEvent
-from src.audits.query import EVENTS_ORDER, STORED_COLUMNS, Selection, events
+from src.audits.query import EVENTS_ORDER, STORED_COLUMNS, Selection, conditions, events
 from src.audits.rendering import EVENT_JSON, fetch_rendered, render_selected
 from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
@@ -49,7 +49,10 @@ async def stored_event(
         raise EventNotFound()
     row = (
         await session.execute(
-            select(*STORED_COLUMNS).where(events.c.tenant == access.tenant, events.c.id == event_id)
+            select(*STORED_COLUMNS).where(
+                *conditions(access.tenant, *access.fixed, include_erased=True),
+                events.c.id == event_id,
+            )
         )
     ).first()
     if row is None:
@@ -143,7 +146,8 @@ async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUI
         row = (
             await session.execute(
                 select(*EVENT_JSON, events.c.erased_at).where(
-                    events.c.tenant == access.tenant, events.c.id == event_id
+                    *conditions(access.tenant, *access.fixed, include_erased=True),
+                    events.c.id == event_id,
                 )
             )
         ).first()

@@ -14,6 +14,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict, JsonValue
 
+from src.audits.filters import EventFilter
 from src.auth.constants import TENANT_SLUG_PATTERN, Scope
 from src.schemas import NO_NUL_PATTERN, UtcDatetime, with_examples
 
@@ -25,12 +26,23 @@ TenantSlug = Annotated[
 
 
 @dataclass(frozen=True, slots=True)
+class ViewerGrant:
+    """What a viewer token adds to reading its tenant: the fixed filter every read is
+    narrowed by (all must hold), and whether it may export."""
+
+    filters: tuple[EventFilter, ...]
+    can_export: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's id, its tenant (None for admin) and its scopes."""
+    """Who is calling: the key's id, its tenant (None for admin) and its scopes; for a viewer
+    token, the token's id and its grant."""
 
     key_id: uuid.UUID
     tenant: str | None
     scopes: frozenset[Scope]
+    viewer: ViewerGrant | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -50,6 +62,8 @@ class TenantAccess:
 
     tenant: str
     visible: bool
+    # A viewer token's fixed filter: every read sees only the events matching all of these.
+    fixed: tuple[EventFilter, ...] = ()
 
 
 TENANT_SCOPES: list[JsonValue] = [

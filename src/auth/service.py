@@ -171,9 +171,10 @@ def resolve_tenant(principal: Principal, named: str | None) -> TenantAccess:
         if named is None:
             raise TenantRequired()
         return TenantAccess(tenant=named, visible=True)
+    fixed = principal.viewer.filters if principal.viewer is not None else ()
     if named is None or named == principal.tenant:
-        return TenantAccess(tenant=principal.tenant, visible=True)
-    return TenantAccess(tenant=named, visible=False)
+        return TenantAccess(tenant=principal.tenant, visible=True, fixed=fixed)
+    return TenantAccess(tenant=named, visible=False, fixed=fixed)
 
 
 async def authenticate(*, session: AsyncSession, pepper: bytes, secret_key: str) -> Principal:

@@ -38,7 +38,7 @@ def _b64(data: bytes) -> str:
 
 def is_complete(selection: Selection, descending: bool) -> bool:
     """Whether the bundle holds every leaf in order: no filter, erased events, ascending."""
-    unfiltered = all(f == EventFilter() for f in selection.filters)
+    unfiltered = all(f == EventFilter() for f in (*selection.access.fixed, *selection.filters))
     return unfiltered and selection.include_erased and not descending
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse
 
 from src.audits import exceptions as audit_errors
 from src.audits.constants import DEFAULT_PAGE_SIZE
-from src.audits.dependencies import PageCursor, PageLimit, ReadAccess
+from src.audits.dependencies import PageCursor, PageLimit, ViewerReadAccess
 from src.auth import service as auth_service
 from src.auth.constants import Scope
 from src.auth.schemas import Principal, TenantAccess, TenantSlug
@@ -50,6 +50,18 @@ async def log_access(
 LogAccess = Annotated[TenantAccess, Depends(log_access)]
 
 
+async def viewer_log_access(
+    principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ, viewers=True))],
+    tenant: Annotated[TenantSlug, Path(description="The tenant whose log this is.")],
+) -> TenantAccess:
+    """As `log_access`, for the two reads the viewer page verifies with: the key and the
+    latest checkpoint (they say nothing about any event)."""
+    return auth_service.resolve_tenant(principal, tenant)
+
+
+ViewerLogAccess = Annotated[TenantAccess, Depends(viewer_log_access)]
+
+
 @router.get(
     "/logs/{tenant}/checkpoint",
     summary="The latest signed checkpoint",
@@ -70,7 +82,7 @@ LogAccess = Annotated[TenantAccess, Depends(log_access)]
     },
 )
 async def get_checkpoint(
-    access: LogAccess, session: SessionDep, identity: LogIdentityDep
+    access: ViewerLogAccess, session: SessionDep, identity: LogIdentityDep
 ) -> PlainTextResponse:
     latest = await service.latest_checkpoint(session=session, identity=identity, access=access)
     return PlainTextResponse(latest.note, headers=NO_STORE)
@@ -87,7 +99,7 @@ async def get_checkpoint(
     response_model=LogKey,
     responses=problem_responses(*AUTH, errors.LogNotFound),
 )
-async def get_key(access: LogAccess, session: SessionDep, identity: LogIdentityDep) -> LogKey:
+async def get_key(access: ViewerLogAccess, session: SessionDep, identity: LogIdentityDep) -> LogKey:
     return await service.key(session=session, identity=identity, access=access)
 
 
@@ -196,7 +208,7 @@ async def get_tile(
 )
 async def get_proof(
     event_id: uuid.UUID,
-    access: ReadAccess,
+    access: ViewerReadAccess,
     session: SessionDep,
     identity: LogIdentityDep,
     tree_size: Annotated[

@@ -1,0 +1,5 @@
+from src.exceptions import NotFound
+
+
+class TenantNotFound(NotFound, detail="No such tenant."):
+    pass

@@ -1,0 +1,111 @@
+"""Minting viewer tokens, and the principal a token stands for."""
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from src.auth import service as auth_service
+from src.auth.constants import KEY_PREFIX, Scope
+from src.auth.schemas import Principal, TenantAccess, ViewerGrant
+from src.database import standalone
+from src.exceptions import Unauthorized
+from src.viewer.constants import TOKEN_PREFIX
+from src.viewer.exceptions import TenantNotFound
+from src.viewer.models import ViewerToken
+from src.viewer.schemas import ViewerFilter, ViewerTokenCreate
+
+
+@dataclass(frozen=True, slots=True)
+class MintedToken:
+    token: str  # the whole `tmv_<public id>_<secret>` string, shown once
+    expires_at: datetime
+
+
+def parse_public_id(token: str) -> str | None:
+    """The public id inside a well-formed viewer token, or None."""
+    # Same shape as an API key after its own prefix.
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    return auth_service.parse_public_id(KEY_PREFIX + token.removeprefix(TOKEN_PREFIX))
+
+
+async def mint(
+    *,
+    session: AsyncSession,
+    pepper: bytes,
+    principal: Principal,
+    access: TenantAccess,
+    request: ViewerTokenCreate,
+) -> MintedToken:
+    """Store a token for the tenant; a tenant the key may not see, or none, is a 404."""
+    request.filter.filters()  # a `q` that does not parse is refused now, not at every use
+    public_id = secrets.token_hex(auth_service.PUBLIC_ID_BYTES)
+    token = f"{TOKEN_PREFIX}{public_id}_{secrets.token_urlsafe(auth_service.SECRET_BYTES)}"
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=request.ttl_seconds)
+    async with session.begin():
+        if not access.visible or not await auth_service.tenant_exists(
+            session=session, slug=access.tenant
+        ):
+            raise TenantNotFound()
+        session.add(
+            ViewerToken(
+                id=uuid.uuid4(),
+                public_id=public_id,
+                secret_hash=auth_service.hash_key(token, pepper),
+                tenant=access.tenant,
+                filter=request.filter.model_dump(mode="json", exclude_defaults=True),
+                can_export=request.can_export,
+                created_by=principal.key_id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+    return MintedToken(token=token, expires_at=expires_at)
+
+
+_COLUMNS = (
+    col(ViewerToken.id),
+    col(ViewerToken.secret_hash),
+    col(ViewerToken.tenant),
+    col(ViewerToken.filter),
+    col(ViewerToken.can_export),
+    col(ViewerToken.expires_at),
+)
+
+
+async def authenticate(*, session: AsyncSession, pepper: bytes, token: str) -> Principal:
+    """The read-only principal a viewer token stands for; `Unauthorized` for anything else.
+
+    Looked up on every request, like API keys: an expired token fails at once everywhere.
+    """
+    public_id = parse_public_id(token)
+    if public_id is None:
+        raise Unauthorized("The viewer token is malformed.")
+    async with session.begin():
+        connection = await standalone(session)  # one read that stands alone
+        row = (
+            await connection.execute(
+                select(*_COLUMNS).where(col(ViewerToken.public_id) == public_id)
+            )
+        ).first()
+    expected = auth_service.hash_key(token, pepper)
+    if row is None or not hmac.compare_digest(row.secret_hash, expected):
+        raise Unauthorized("The viewer token is not valid.")
+    if row.expires_at <= datetime.now(UTC):
+        raise Unauthorized("The viewer token has expired.")
+    return Principal(
+        key_id=row.id,
+        tenant=row.tenant,
+        scopes=frozenset({Scope.AUDITS_READ}),
+        viewer=ViewerGrant(
+            filters=ViewerFilter.model_validate(row.filter).filters(),
+            can_export=row.can_export,
+        ),
+    )
