@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed by CORS, as a JSON list. Empty: CORS is off.",
     )
+    viewer_frame_ancestors: str = Field(
+        default="'none'",
+        min_length=1,
+        max_length=2000,
+        pattern=r"^[^;\r\n,]+$",
+        description="Who may embed the viewer page in a frame: the CSP `frame-ancestors` "
+        "sources, space-separated (e.g. `https://admin.example.com`); `'none'`: nobody.",
+    )
     max_body_bytes: int = Field(
         default=1 * MIB, ge=1, description="Largest accepted request body, in bytes."
     )

@@ -42,6 +42,7 @@ from src.openai.client import create_client as create_openai_client
 from src.openai.router import router as openai_router
 from src.pagination import CursorCodec
 from src.state import State
+from src.viewer.page import add_viewer
 from src.viewer.router import router as viewer_router
 
 API_VERSION = "1.0.0"
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings.docs_enabled:
         add_offline_docs(app, openapi_url="/openapi.json")
+    add_viewer(app)
 
     register_exception_handlers(app)
     # Added innermost first: the last one added is the outermost.
@@ -207,7 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Retry-After",
             ],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware, viewer_frame_ancestors=settings.viewer_frame_ancestors
+    )
     app.add_middleware(AccessLogMiddleware, metrics=metrics, log_requests=settings.access_log)
     app.add_middleware(
         CorrelationIdMiddleware,

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.http import docs
 from src.http.problems import database_error_response, internal_error_response, problem_response
 from src.metrics import Metrics
+from src.viewer import constants as viewer
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("trailmark.access")
@@ -46,8 +47,9 @@ def route_template(scope: Scope) -> str:
     path = str(scope["path"])
     if path in docs.PAGE_PATHS or path == "/openapi.json":
         return path
-    if path.startswith(docs.ASSETS_PATH + "/"):
-        return docs.ASSETS_PATH  # one label for the documentation's files
+    for assets in (docs.ASSETS_PATH, viewer.ASSETS_PATH):
+        if path.startswith(assets + "/"):
+            return assets  # one label for the files of the documentation, of the viewer
     return UNMATCHED_ROUTE
 
 
@@ -97,24 +99,37 @@ class AccessLogMiddleware:
 class SecurityHeadersMiddleware:
     """Headers that make the API safe to expose: no sniffing, no framing, a strict CSP."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, viewer_frame_ancestors: str = "'none'") -> None:
         self.app = app
+        # The viewer page: our own scripts and styles only, data from this origin only, and
+        # framed only by the origins the operator lists (a product team's admin console).
+        self.viewer_csp = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'; frame-ancestors {viewer_frame_ancestors}; base-uri 'none'; "
+            "form-action 'none'"
+        )
+        self.viewer_framed = viewer_frame_ancestors.strip() != "'none'"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_docs = scope["path"] in docs.PAGE_PATHS
+        path = scope["path"]
+        is_viewer = path == viewer.PAGE_PATH
+        csp = self.viewer_csp if is_viewer else _DOCS_CSP if path in docs.PAGE_PATHS else _API_CSP
+        # CSP's frame-ancestors decides for the viewer; X-Frame-Options could only say DENY.
+        frame_options = not (is_viewer and self.viewer_framed)
         is_https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
+                if frame_options:
+                    headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                headers.setdefault("Content-Security-Policy", _DOCS_CSP if is_docs else _API_CSP)
+                headers.setdefault("Content-Security-Policy", csp)
                 if is_https:
                     headers.setdefault(
                         "Strict-Transport-Security", "max-age=63072000; includeSubDomains"

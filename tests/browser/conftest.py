@@ -5,6 +5,7 @@ Chromium comes from the Debian package `chromium` (`.ci/run` installs it), never
 `playwright install`. Without it these tests skip, except in CI (`CI=true`), where they fail.
 """
 
+import asyncio
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
 
 from tests.support.api_process import ApiProcess
+from tests.support.database import truncate_all
 
 OUT = Path(__file__).resolve().parents[2] / ".ci" / "out"  # screenshots, kept by CI
 
@@ -39,6 +41,13 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _empty_tables_afterwards(database_url: str) -> Iterator[None]:
+    """The server here writes to the run's database; leave it empty for the next tests."""
+    yield
+    asyncio.run(truncate_all(database_url))
 
 
 @pytest.fixture(scope="module")

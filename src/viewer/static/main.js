@@ -1,0 +1,106 @@
+// The viewer page: a newest-first table of the tenant's events, searched and filtered by
+// the URL, scrolled a page at a time, each event's details a click away.
+
+import { ApiError, credential, forget, getJson, getText, remember, takeTokenFromFragment } from "./api.js";
+import { eventRow, showDetails } from "./rows.js";
+import { currentView, listParams, showView } from "./view.js";
+
+const PAGE = 50;
+const $ = (selector) => document.querySelector(selector);
+const table = $("#events");
+const rows = table.querySelector("tbody");
+const statusLine = $("#status-line");
+const message = $("#message");
+
+let state;
+
+function say(text) {
+  statusLine.textContent = text;
+}
+
+function fail(error) {
+  const detail = error instanceof ApiError ? error.message : "The server could not be reached.";
+  if (error instanceof ApiError && error.status === 401) {
+    forget();
+    message.textContent = `This link has expired or is not valid: ${detail}`;
+    $("#login").hidden = false;
+  } else {
+    message.textContent = detail;
+  }
+  message.hidden = false;
+  say("");
+}
+
+async function loadMore() {
+  if (state.loading || state.done) return;
+  state.loading = true;
+  const started = state;
+  say("Loading…");
+  try {
+    const params = [...listParams(state.view), ["limit", String(PAGE)]];
+    if (state.cursor) params.push(["cursor", state.cursor]);
+    const page = await getJson("/api/v1/audits", params);
+    if (started !== state) return; // a new search began meanwhile
+    for (const event of page.items) {
+      if (state.seen.has(event.id)) continue;
+      state.seen.add(event.id);
+      rows.append(eventRow(event, openDetails));
+    }
+    state.cursor = page.next_cursor;
+    state.done = !state.cursor;
+    table.hidden = false;
+    say(state.done ? `${state.seen.size} events.` : "");
+  } catch (error) {
+    fail(error);
+    state.done = true;
+  } finally {
+    started.loading = false;
+  }
+  if (!state.done && nearBottom()) loadMore();
+}
+
+function nearBottom() {
+  return $("#more").getBoundingClientRect().top < window.innerHeight + 200;
+}
+
+async function openDetails(id) {
+  try {
+    showDetails($("#details"), await getText(`/api/v1/audits/${encodeURIComponent(id)}`));
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function start() {
+  const view = currentView();
+  $("#q").value = view.q;
+  $("#status").value = view.status;
+  message.hidden = true;
+  rows.replaceChildren();
+  state = { view, cursor: null, done: false, loading: false, seen: new Set() };
+  loadMore();
+}
+
+takeTokenFromFragment();
+$("#search").addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  showView({ q: $("#q").value.trim(), status: $("#status").value });
+  start();
+});
+$("#login").addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  remember($("#api-key").value.trim());
+  $("#login").hidden = true;
+  start();
+});
+window.addEventListener("popstate", start);
+new IntersectionObserver((entries) => {
+  if (entries.some((entry) => entry.isIntersecting) && state) loadMore();
+}).observe($("#more"));
+
+if (credential()) {
+  start();
+} else {
+  $("#login").hidden = false;
+  say("");
+}

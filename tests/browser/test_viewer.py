@@ -1,0 +1,223 @@
+"""The viewer page in Chromium: a token in the fragment, the table, scrolling, search in the
+URL, details, hostile content as text, narrow screens, and bad tokens."""
+
+import asyncio
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from src.auth.constants import Scope
+from src.config import to_async_url
+from tests.browser.conftest import OUT, Watched
+from tests.support.api_process import PEPPER, ApiProcess
+from tests.support.events import event
+from tests.support.keys import make_key
+
+EVENTS = 130  # more than two pages of 50
+HOSTILE = {
+    "actor": {"id": "user_666", "type": "user", "name": '<img src=x onerror="window.pwned=1">'},
+    "entity_id": "<script>window.pwned=2</script>",
+    "user_agent": "\u202egnp.exe " + "long " * 90,  # a bidi override
+    "details": {"link": "javascript:window.pwned=3", "blob": "x" * 5000},  # one very long word
+}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    key: str  # an API key of tenant acme (read and write)
+    token: str  # a viewer token of acme with no fixed filter
+    narrow_token: str  # a viewer token fixed to actor user_9
+
+
+def mint(http: httpx.Client, key: str, **body: Any) -> str:
+    response = http.post(
+        "/api/v1/viewer/tokens", headers={"Authorization": f"Bearer {key}"}, json=body
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+@pytest.fixture(scope="module")
+def acme(served: ApiProcess, database_url: str) -> Iterator[Tenant]:
+    async def key() -> str:
+        engine = create_async_engine(to_async_url(database_url))
+        try:
+            created = await make_key(
+                engine,
+                SecretStr(PEPPER),
+                tenant="acme",
+                scopes=[Scope.AUDITS_READ, Scope.AUDITS_WRITE],
+            )
+        finally:
+            await engine.dispose()
+        return created.key
+
+    # Playwright's sync API runs an event loop in this thread: the key is made in another.
+    with ThreadPoolExecutor(1) as thread:
+        secret = thread.submit(asyncio.run, key()).result()
+    bodies = [
+        event(entity_id=f"repo_{n:03d}", actor={"id": f"user_{7 if n % 2 else 9}", "type": "user"})
+        for n in range(EVENTS - 1)
+    ]
+    bodies.append(event(**HOSTILE))
+    with httpx.Client(base_url=served.base_url) as http:
+        recorded = http.post(
+            "/api/v1/audits/batch",
+            headers={"Authorization": f"Bearer {secret}"},
+            json={"events": bodies},
+        )
+        assert recorded.status_code == 201, recorded.text
+        yield Tenant(
+            key=secret,
+            token=mint(http, secret),
+            narrow_token=mint(http, secret, filter={"actor_id": "user_9"}),
+        )
+
+
+def open_viewer(page: Page, token: str, query: str = "") -> None:
+    page.goto(f"/viewer{query}#token={token}")
+    expect(page.get_by_role("table")).to_be_visible()
+
+
+def scroll_to_the_end(page: Page) -> None:
+    status = page.get_by_role("status")
+    for _ in range(20):
+        if re.fullmatch(r"\d+ events\.", status.inner_text()):
+            return
+        page.mouse.wheel(0, 20_000)
+        page.wait_for_timeout(150)
+    raise AssertionError(f"the list did not end: {status.inner_text()!r}")
+
+
+def entities(page: Page) -> list[str]:
+    return page.locator("tbody tr td:nth-child(4)").all_inner_texts()
+
+
+def test_a_token_opens_the_table_and_scrolling_loads_every_event_once(
+    watched: Watched, acme: Tenant
+) -> None:
+    page = watched.page
+    requests: list[tuple[str, str | None]] = []
+    page.on(
+        "request",
+        lambda request: requests.append((request.url, request.header_value("authorization"))),
+    )
+    open_viewer(page, acme.token)
+    for name in ("Time", "Action", "Actor", "Entity", "Status"):
+        expect(page.get_by_role("columnheader", name=name)).to_be_visible()
+    assert "token" not in page.url  # moved out of the fragment into sessionStorage
+    expect(page.get_by_label("API key")).to_be_hidden()  # a token needs no key
+    expect(page.locator("tbody tr")).to_have_count(50)
+    scroll_to_the_end(page)
+    seen = entities(page)
+    assert len(seen) == EVENTS
+    assert len(set(seen)) == EVENTS  # no event twice
+    expect(page.get_by_role("status")).to_have_text(f"{EVENTS} events.")
+    api_calls = [(url, auth) for url, auth in requests if "/api/" in url]
+    assert len(api_calls) >= 3
+    for url, _ in requests:
+        assert acme.token not in url
+    assert all(auth == f"Bearer {acme.token}" for _, auth in api_calls)
+    watched.assert_clean()
+
+
+def test_search_narrows_and_lives_in_the_url(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.token)
+    page.get_by_role("searchbox", name="Search").fill("actor:user_7")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"/viewer\?q=actor%3Auser_7$"))
+    scroll_to_the_end(page)
+    actors = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert len(actors) == (EVENTS - 1) // 2  # the odd-numbered of the generated events
+    assert all(actor == "user_7" for actor in actors)
+    page.reload()  # the view is the URL: a reload (or the link, shared) shows it again
+    expect(page.get_by_role("searchbox", name="Search")).to_have_value("actor:user_7")
+    expect(page.locator("tbody tr").first).to_contain_text("user_7")
+    page.go_back()
+    expect(page.get_by_role("searchbox", name="Search")).to_have_value("")
+    watched.assert_clean()
+
+
+def test_a_fixed_filter_cannot_be_widened(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.narrow_token, "?q=actor:user_7")
+    expect(page.get_by_role("status")).to_have_text("0 events.")
+    page.get_by_role("searchbox", name="Search").fill("")
+    page.get_by_role("button", name="Search").click()
+    scroll_to_the_end(page)
+    actors = set(page.locator("tbody tr td:nth-child(3)").all_inner_texts())
+    assert actors == {"user_9"}
+    watched.assert_clean()
+
+
+def test_the_detail_panel_shows_every_field_and_the_raw_json(
+    watched: Watched, acme: Tenant
+) -> None:
+    page = watched.page
+    open_viewer(page, acme.token)
+    first = page.locator("tbody tr").first
+    first.get_by_role("button").click()
+    dialog = page.get_by_role("dialog", name="Event details")
+    expect(dialog).to_be_visible()
+    raw = dialog.locator("pre").inner_text()
+    assert raw.startswith('{"id":')  # exactly as the API sent it
+    expect(dialog.get_by_text("actor.id")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    watched.assert_clean()
+
+
+def test_hostile_content_is_only_text(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.token)
+    row = page.locator("tbody tr").filter(has_text="user_666")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(2)).to_have_text(HOSTILE["actor"]["name"] + " · user_666")
+    expect(row.locator("td").nth(3)).to_contain_text(HOSTILE["entity_id"])
+    assert page.locator("tbody img, tbody script").count() == 0
+    row.get_by_role("button").click()
+    dialog = page.get_by_role("dialog", name="Event details")
+    expect(dialog.get_by_text("javascript:window.pwned=3", exact=True)).to_be_visible()
+    assert dialog.locator("a, img, script").count() == 0
+    assert page.evaluate("window.pwned") is None
+    watched.assert_clean()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (360, 740)])
+def test_it_fits_the_screen(watched: Watched, acme: Tenant, width: int, height: int) -> None:
+    page = watched.page
+    page.set_viewport_size({"width": width, "height": height})
+    open_viewer(page, acme.token)
+    scroll_to_the_end(page)  # the very long values are on the page too
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    page.evaluate("window.scrollTo(0, 0)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / f"viewer-{width}x{height}.png"))
+    watched.assert_clean()
+
+
+def test_a_bad_token_says_so_and_an_api_key_works(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    page.goto("/viewer#token=tmv_0123456789abcdef_not-a-real-token")
+    expect(page.get_by_role("alert")).to_contain_text("expired or is not valid")
+    # The browser reports the 401 itself; nothing else may go wrong.
+    assert all("401" in error for error in watched.console_errors)
+    watched.console_errors.clear()
+    page.get_by_label("API key").fill(acme.key)
+    page.get_by_role("button", name="Open").click()
+    expect(page.locator("tbody tr")).to_have_count(50)
+    expect(page.get_by_role("alert")).to_be_hidden()
+    watched.assert_clean()
