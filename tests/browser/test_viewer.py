@@ -2,15 +2,18 @@
 URL, details, hostile content as text, narrow screens, and bad tokens."""
 
 import asyncio
+import base64
+import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -76,11 +79,25 @@ def acme(served: ApiProcess, database_url: str) -> Iterator[Tenant]:
             json={"events": bodies},
         )
         assert recorded.status_code == 201, recorded.text
+        wait_until_signed(http, secret, EVENTS)
         yield Tenant(
             key=secret,
             token=mint(http, secret),
             narrow_token=mint(http, secret, filter={"actor_id": "user_9"}),
         )
+
+
+def wait_until_signed(http: httpx.Client, key: str, size: int) -> None:
+    """Until the server's log worker has signed a checkpoint covering `size` events."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        checkpoint = http.get(
+            "/api/v1/logs/acme/checkpoint", headers={"Authorization": f"Bearer {key}"}
+        )
+        if checkpoint.status_code == 200 and int(checkpoint.text.split("\n")[1]) >= size:
+            return
+        time.sleep(0.1)
+    raise AssertionError("no checkpoint covered the events within 15 s")
 
 
 def open_viewer(page: Page, token: str, query: str = "") -> None:
@@ -220,4 +237,74 @@ def test_a_bad_token_says_so_and_an_api_key_works(watched: Watched, acme: Tenant
     page.get_by_role("button", name="Open").click()
     expect(page.locator("tbody tr")).to_have_count(50)
     expect(page.get_by_role("alert")).to_be_hidden()
+    watched.assert_clean()
+
+
+def open_details_of_the_first_event(page: Page) -> None:
+    page.locator("tbody tr").first.get_by_role("button").click()
+    expect(page.get_by_role("dialog", name="Event details")).to_be_visible()
+
+
+def test_verify_checks_the_proof_in_the_browser(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.token)
+    open_details_of_the_first_event(page)
+    dialog = page.get_by_role("dialog", name="Event details")
+    dialog.get_by_role("button", name="Verify").click()
+    expect(dialog.get_by_role("status")).to_have_text("Verified")
+    expect(dialog.locator("#verify-key")).to_contain_text("trailmark.localhost/acme+")
+    watched.assert_clean()
+
+
+def tampered(change: Callable[[dict[str, Any]], None]) -> Callable[[Route], None]:
+    """A route handler answering with the real response, changed."""
+
+    def handle(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        change(body)
+        route.fulfill(response=response, body=json.dumps(body))
+
+    return handle
+
+
+def flip_first_proof_hash(proof: dict[str, Any]) -> None:
+    first = bytearray(base64.b64decode(proof["inclusion"][0]))
+    first[0] ^= 1
+    proof["inclusion"][0] = base64.b64encode(bytes(first)).decode()
+
+
+def forge_signature(proof: dict[str, Any]) -> None:
+    text, _, signature = proof["checkpoint"].rpartition(" ")
+    raw = bytearray(base64.b64decode(signature))
+    raw[-1] ^= 1
+    proof["checkpoint"] = f"{text} {base64.b64encode(bytes(raw)).decode()}\n"
+
+
+def edit_entity(event: dict[str, Any]) -> None:
+    event["entity_id"] = "repo_edited"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "change", "reason"),
+    [
+        ("**/proof", flip_first_proof_hash, "the inclusion proof does not lead to the signed root"),
+        ("**/proof", forge_signature, "the checkpoint's signature is not the log key's"),
+        ("**/api/v1/audits/*-*", edit_entity, "the event's entity_id is not the one the log holds"),
+    ],
+)
+def test_verify_fails_on_anything_tampered(
+    watched: Watched,
+    acme: Tenant,
+    pattern: str,
+    change: Callable[[dict[str, Any]], None],
+    reason: str,
+) -> None:
+    page = watched.page
+    page.route(pattern, tampered(change))
+    open_viewer(page, acme.token)
+    open_details_of_the_first_event(page)
+    dialog = page.get_by_role("dialog", name="Event details")
+    dialog.get_by_role("button", name="Verify").click()
+    expect(dialog.get_by_role("status")).to_have_text(f"Not verified: {reason}")
     watched.assert_clean()

@@ -3,6 +3,7 @@
 
 import { ApiError, credential, forget, getJson, getText, remember, takeTokenFromFragment } from "./api.js";
 import { eventRow, showDetails } from "./rows.js";
+import { verifyProof } from "./verify.js";
 import { currentView, listParams, showView } from "./view.js";
 
 const PAGE = 50;
@@ -63,11 +64,35 @@ function nearBottom() {
   return $("#more").getBoundingClientRect().top < window.innerHeight + 200;
 }
 
+let shown = null; // the event in the detail panel
+
 async function openDetails(id) {
   try {
-    showDetails($("#details"), await getText(`/api/v1/audits/${encodeURIComponent(id)}`));
+    const raw = await getText(`/api/v1/audits/${encodeURIComponent(id)}`);
+    shown = JSON.parse(raw);
+    $("#verify-result").textContent = "";
+    $("#verify-key").textContent = "";
+    showDetails($("#details"), raw);
   } catch (error) {
     fail(error);
+  }
+}
+
+async function verifyShown() {
+  const event = shown;
+  const result = $("#verify-result");
+  result.textContent = "Verifying…";
+  try {
+    const [proof, key] = await Promise.all([
+      getJson(`/api/v1/audits/${encodeURIComponent(event.id)}/proof`),
+      getJson(`/api/v1/logs/${encodeURIComponent(event.tenant)}/key`),
+    ]);
+    $("#verify-key").textContent = key.verifier_key;
+    const reason = await verifyProof(proof, key.verifier_key, event);
+    if (shown === event) result.textContent = reason === null ? "Verified" : `Not verified: ${reason}`;
+  } catch (error) {
+    const detail = error instanceof ApiError ? error.message : "the proof could not be fetched";
+    if (shown === event) result.textContent = `Not verified: ${detail}`;
   }
 }
 
@@ -93,6 +118,7 @@ $("#login").addEventListener("submit", (submitted) => {
   $("#login").hidden = true;
   start();
 });
+$("#verify").addEventListener("click", verifyShown);
 window.addEventListener("popstate", start);
 new IntersectionObserver((entries) => {
   if (entries.some((entry) => entry.isIntersecting) && state) loadMore();
