@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,8 +37,8 @@ HOSTILE = {
 @dataclass(frozen=True)
 class Tenant:
     key: str  # an API key of tenant acme (read and write)
-    token: str  # a viewer token of acme with no fixed filter
-    narrow_token: str  # a viewer token fixed to actor user_9
+    token: str  # a viewer token of acme with no fixed filter, that may export
+    narrow_token: str  # a viewer token fixed to actor user_9, that may not export
 
 
 def mint(http: httpx.Client, key: str, **body: Any) -> str:
@@ -82,7 +83,7 @@ def acme(served: ApiProcess, database_url: str) -> Iterator[Tenant]:
         wait_until_signed(http, secret, EVENTS)
         yield Tenant(
             key=secret,
-            token=mint(http, secret),
+            token=mint(http, secret, can_export=True),
             narrow_token=mint(http, secret, filter={"actor_id": "user_9"}),
         )
 
@@ -307,4 +308,38 @@ def test_verify_fails_on_anything_tampered(
     dialog = page.get_by_role("dialog", name="Event details")
     dialog.get_by_role("button", name="Verify").click()
     expect(dialog.get_by_role("status")).to_have_text(f"Not verified: {reason}")
+    watched.assert_clean()
+
+
+def test_export_downloads_the_current_view(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.token, "?q=actor:user_7")
+    page.get_by_label("Format").select_option("ndjson")
+    with page.expect_download() as started:
+        page.get_by_role("button", name="Export").click()
+    download = started.value
+    assert download.suggested_filename == "audit-events.ndjson"
+    lines = Path(download.path()).read_text().splitlines()
+    assert len(lines) == (EVENTS - 1) // 2
+    assert {json.loads(line)["actor"]["id"] for line in lines} == {"user_7"}
+    watched.assert_clean()
+
+
+def test_a_token_without_export_is_told_so(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.narrow_token)
+    page.get_by_role("button", name="Export").click()
+    expect(page.get_by_role("alert")).to_have_text("This viewer token may not export.")
+    assert all("403" in error for error in watched.console_errors)  # the browser's own report
+    watched.console_errors.clear()
+    watched.assert_clean()
+
+
+def test_the_activity_chart_counts_the_view(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.token)
+    expect(page.get_by_role("img", name=re.compile(rf"^Activity: {EVENTS} events"))).to_be_visible()
+    page.get_by_role("searchbox", name="Search").fill("actor:user_9")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("img", name=re.compile(r"^Activity: 65 events"))).to_be_visible()
     watched.assert_clean()

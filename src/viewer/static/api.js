@@ -47,3 +47,4 @@ async function request(path, params = []) {
 
 export const getJson = async (path, params) => (await request(path, params)).json();
 export const getText = async (path, params) => (await request(path, params)).text();
+export const getBlob = async (path, params) => (await request(path, params)).blob();

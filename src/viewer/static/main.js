@@ -1,7 +1,17 @@
 // The viewer page: a newest-first table of the tenant's events, searched and filtered by
 // the URL, scrolled a page at a time, each event's details a click away.
 
-import { ApiError, credential, forget, getJson, getText, remember, takeTokenFromFragment } from "./api.js";
+import {
+  ApiError,
+  credential,
+  forget,
+  getBlob,
+  getJson,
+  getText,
+  remember,
+  takeTokenFromFragment,
+} from "./api.js";
+import { drawActivity } from "./chart.js";
 import { eventRow, showDetails } from "./rows.js";
 import { verifyProof } from "./verify.js";
 import { currentView, listParams, showView } from "./view.js";
@@ -96,6 +106,38 @@ async function verifyShown() {
   }
 }
 
+async function drawChart(view) {
+  try {
+    const stats = await getJson("/api/v1/audits/stats", [
+      ...listParams(view),
+      ["group_by", "status"],
+      ["interval", "day"],
+    ]);
+    if (state.view === view) drawActivity($("#activity"), stats.buckets, "day");
+  } catch {
+    $("#activity").hidden = true; // the table says what went wrong, if anything did
+  }
+}
+
+async function exportView() {
+  const format = $("#export-format").value;
+  say("Exporting…");
+  try {
+    const response = await getBlob("/api/v1/audits/export", [
+      ...listParams(state.view),
+      ["format", format],
+    ]);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(response);
+    link.download = `audit-events.${format}`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    say("Exported.");
+  } catch (error) {
+    fail(error);
+  }
+}
+
 function start() {
   const view = currentView();
   $("#q").value = view.q;
@@ -104,6 +146,7 @@ function start() {
   rows.replaceChildren();
   state = { view, cursor: null, done: false, loading: false, seen: new Set() };
   loadMore();
+  drawChart(view);
 }
 
 takeTokenFromFragment();
@@ -119,6 +162,7 @@ $("#login").addEventListener("submit", (submitted) => {
   start();
 });
 $("#verify").addEventListener("click", verifyShown);
+$("#export").addEventListener("click", exportView);
 window.addEventListener("popstate", start);
 new IntersectionObserver((entries) => {
   if (entries.some((entry) => entry.isIntersecting) && state) loadMore();
