@@ -104,6 +104,11 @@ class ServiceInfo(BaseModel):
     version: str = Field(description="The API version.", examples=[API_VERSION])
     docs: str | None = Field(description="Swagger UI, when enabled.", examples=["/docs"])
     openapi: str | None = Field(description="The OpenAPI document.", examples=["/openapi.json"])
+    ai: bool = Field(
+        description="Whether `/audits/ask` and `/audits/summarize` are configured (the viewer "
+        "shows its Ask box only then).",
+        examples=[False],
+    )
 
 
 def body_limits_by_path(settings: Settings) -> dict[str, int]:
@@ -247,7 +252,8 @@ def _meta_router(settings: Settings, metrics: Metrics) -> APIRouter:
         "/",
         tags=["meta"],
         summary="Service information",
-        description="The service name, API version and where the documentation is.",
+        description="The service name, API version, where the documentation is, and whether "
+        "the AI endpoints are configured.",
         response_model=ServiceInfo,
     )
     async def root() -> ServiceInfo:
@@ -256,6 +262,7 @@ def _meta_router(settings: Settings, metrics: Metrics) -> APIRouter:
             version=API_VERSION,
             docs="/docs" if settings.docs_enabled else None,
             openapi="/openapi.json" if settings.docs_enabled else None,
+            ai=settings.openai_api_key is not None,
         )
 
     @router.get(

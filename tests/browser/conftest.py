@@ -51,9 +51,18 @@ def _empty_tables_afterwards(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+def server_settings() -> dict[str, str]:
+    """Settings of the served app beyond production's defaults (a module may override it)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def served(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, server_settings: dict[str, str]
+) -> Iterator[ApiProcess]:
     """The app as production runs it, on a free port."""
-    api = ApiProcess(database_url, tmp_path_factory.mktemp("browser") / "api.log").start()
+    log = tmp_path_factory.mktemp("browser") / "api.log"
+    api = ApiProcess(database_url, log, **server_settings).start()
     yield api
     api.kill()
 

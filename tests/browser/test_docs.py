@@ -44,3 +44,13 @@ def test_a_request_to_another_host_is_caught(watched: Watched) -> None:
     page.evaluate("fetch('https://cdn.example.invalid/y.js').catch(() => null)")
     page.wait_for_timeout(200)
     assert watched.off_origin == ["https://cdn.example.invalid/y.js"]
+
+
+def test_the_viewer_without_a_credential_or_a_model(watched: Watched) -> None:
+    """Opened without a token it asks for an API key; without OPENAI_API_KEY, no Ask box."""
+    page = watched.page
+    page.goto("/viewer")
+    expect(page.get_by_label("API key")).to_be_visible()
+    expect(page.get_by_role("button", name="Ask")).to_be_hidden()
+    expect(page.get_by_role("table")).to_be_hidden()
+    watched.assert_clean()

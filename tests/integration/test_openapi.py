@@ -57,4 +57,5 @@ async def test_root_points_at_the_docs(client: httpx.AsyncClient) -> None:
         "version": API_VERSION,
         "docs": "/docs",
         "openapi": "/openapi.json",
+        "ai": False,  # no OPENAI_API_KEY in the tests' settings
     }

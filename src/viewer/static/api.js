@@ -24,11 +24,15 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, params = []) {
+async function request(path, params = [], body = undefined) {
   const url = new URL(path, location.origin);
   for (const [name, value] of params) url.searchParams.append(name, value);
+  const headers = { Authorization: `Bearer ${credential()}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
-    headers: { Authorization: `Bearer ${credential()}` },
+    method: body === undefined ? "GET" : "POST",
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "omit",
     referrerPolicy: "no-referrer",
   });
@@ -48,3 +52,10 @@ async function request(path, params = []) {
 export const getJson = async (path, params) => (await request(path, params)).json();
 export const getText = async (path, params) => (await request(path, params)).text();
 export const getBlob = async (path, params) => (await request(path, params)).blob();
+export const postJson = async (path, body) => (await request(path, [], body)).json();
+
+/** What the service says about itself (`GET /`, no credential): whether AI is configured. */
+export async function serviceInfo() {
+  const response = await fetch("/", { credentials: "omit", referrerPolicy: "no-referrer" });
+  return response.ok ? response.json() : {};
+}

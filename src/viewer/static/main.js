@@ -8,7 +8,9 @@ import {
   getBlob,
   getJson,
   getText,
+  postJson,
   remember,
+  serviceInfo,
   takeTokenFromFragment,
 } from "./api.js";
 import { drawActivity } from "./chart.js";
@@ -138,6 +140,30 @@ async function exportView() {
   }
 }
 
+let answered = null; // the search the last answer ran
+
+async function ask(submitted) {
+  submitted.preventDefault();
+  const question = $("#question").value.trim();
+  if (!question) return;
+  say("Asking…");
+  try {
+    const answer = await postJson("/api/v1/audits/ask", { question, limit: 20 });
+    answered = answer.q;
+    $("#answer-text").textContent = answer.answer;
+    $("#answer-q").textContent = answer.q || "(every event)";
+    $("#answer").hidden = false;
+    say("");
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function showAnswered() {
+  showView({ q: answered ?? "", status: "" });
+  start();
+}
+
 function start() {
   const view = currentView();
   $("#q").value = view.q;
@@ -163,11 +189,16 @@ $("#login").addEventListener("submit", (submitted) => {
 });
 $("#verify").addEventListener("click", verifyShown);
 $("#export").addEventListener("click", exportView);
+$("#ask").addEventListener("submit", ask);
+$("#answer-apply").addEventListener("click", showAnswered);
 window.addEventListener("popstate", start);
 new IntersectionObserver((entries) => {
   if (entries.some((entry) => entry.isIntersecting) && state) loadMore();
 }).observe($("#more"));
 
+serviceInfo().then((info) => {
+  $("#ask").hidden = info.ai !== true; // shown only when the server has a model to ask
+});
 if (credential()) {
   start();
 } else {
