@@ -24,6 +24,9 @@ from src.log import signing
 from src.logging import configure_logging
 from src.migrations import PROJECT_ROOT, upgrade_to_head
 from src.pagination import CursorCodec
+from src.viewer import service as viewer_service
+from src.viewer.constants import MAX_TTL_SECONDS, PAGE_PATH
+from src.viewer.schemas import ViewerTokenCreate
 
 app = typer.Typer(
     help="Trailmark: a self-hosted, tamper-evident audit trail.", no_args_is_help=True
@@ -239,6 +242,34 @@ async def _dev_admin_key(settings: Settings, saved: str | None) -> str:
         await engine.dispose()
 
 
+DEV_VIEWER_TENANT = "acme"  # the README's examples' tenant
+
+
+async def _dev_viewer_token(settings: Settings, admin_key: str) -> str:
+    """A fresh viewer token for the development tenant (made if it does not exist yet)."""
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        async with sessionmaker() as session:
+            admin = await auth_service.authenticate(
+                session=session, pepper=_pepper(settings), secret_key=admin_key
+            )
+            async with session.begin():
+                await auth_service.ensure_tenant(session=session, slug=DEV_VIEWER_TENANT)
+            minted = await viewer_service.mint(
+                session=session,
+                pepper=_pepper(settings),
+                principal=admin,
+                access=auth_service.resolve_tenant(admin, DEV_VIEWER_TENANT),
+                request=ViewerTokenCreate(
+                    tenant=DEV_VIEWER_TENANT, ttl_seconds=MAX_TTL_SECONDS, can_export=True
+                ),
+            )
+        return minted.token
+    finally:
+        await engine.dispose()
+
+
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -268,6 +299,12 @@ def dev(
             f"{base64.b64encode(signing.public_key_bytes(identity.key)).decode()}\n"
             f"  e.g. tenant `acme` verifies with {identity.verifier_key('acme')}\n"
             "  (any tenant's: GET /api/v1/logs/<tenant>/key)\n",
+            err=True,
+        )
+        token = asyncio.run(_dev_viewer_token(settings, key))
+        typer.echo(
+            f"Viewer of tenant `{DEV_VIEWER_TENANT}` (a read-only token, valid for a day):\n"
+            f"  http://{host}:{port}{PAGE_PATH}#token={token}\n",
             err=True,
         )
         typer.echo(

@@ -1,6 +1,6 @@
 """The start command, as a person runs it: a real uvicorn process, then Ctrl-C."""
 
-import subprocess
+import re
 from pathlib import Path
 
 import httpx
@@ -14,7 +14,9 @@ def test_start_serves_docs_prints_a_key_and_stops_on_ctrl_c(
     database_url: str, tmp_path: Path
 ) -> None:
     key_file = tmp_path / "dev-admin-key"
-    process, base = start_service(database_url, key_file, output=subprocess.PIPE)
+    printed = tmp_path / "printed.txt"
+    with printed.open("wb") as sink:
+        process, base = start_service(database_url, key_file, output=sink)
     try:
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         docs = httpx.get(f"{base}/docs", timeout=5)
@@ -26,8 +28,21 @@ def test_start_serves_docs_prints_a_key_and_stops_on_ctrl_c(
             f"{base}/api/v1/keys", headers={"Authorization": f"Bearer {dev_key}"}, timeout=5
         )
         assert keys.status_code == 200
+        # The viewer URL it printed opens the page, and its token reads acme's events.
+        match = re.search(rf"{re.escape(base)}/viewer#token=(tmv_\S+)", printed.read_text())
+        assert match, printed.read_text()
+        page = httpx.get(match.group(0).split("#")[0], timeout=5)
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+        events = httpx.get(
+            f"{base}/api/v1/audits",
+            headers={"Authorization": f"Bearer {match.group(1)}"},
+            timeout=5,
+        )
+        assert events.status_code == 200, events.text
     finally:
-        output = stop_service(process)
+        stop_service(process)
+    output = printed.read_text()
     assert process.returncode == 0, output
     assert f"Development admin key (new, kept in {key_file})" in output
     assert dev_key in output
