@@ -232,6 +232,58 @@ def test_it_fits_the_screen(watched: Watched, acme: Tenant, width: int, height: 
     page.evaluate("window.scrollTo(0, 0)")
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / f"viewer-{width}x{height}.png"))
+    # The details of the event with the longest values fit too.
+    page.locator("tbody tr").filter(has_text="user_666").get_by_role("button").click()
+    dialog = page.get_by_role("dialog", name="Event details")
+    expect(dialog).to_be_visible()
+    assert dialog.evaluate("d => d.scrollWidth - d.clientWidth") <= 0
+    page.screenshot(path=str(OUT / f"viewer-details-{width}x{height}.png"))
+    watched.assert_clean()
+
+
+def test_keyboard_only(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    open_viewer(page, acme.token)
+    first = page.locator("tbody tr").first.get_by_role("button")
+    for _ in range(40):  # Tab through the controls to the first event
+        page.keyboard.press("Tab")
+        if first.evaluate("button => button === document.activeElement"):
+            break
+    else:
+        raise AssertionError("Tab never reached the first event")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Event details")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert first.evaluate("button => button === document.activeElement")  # focus came back
+    watched.assert_clean()
+
+
+def test_a_slow_answer_shows_loading(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    release = []
+
+    def slow(route: Route) -> None:
+        if not release:
+            page.wait_for_timeout(800)
+            release.append(True)
+        route.continue_()
+
+    page.route("**/api/v1/audits?*", slow)
+    page.goto(f"/viewer#token={acme.token}")
+    expect(page.get_by_role("status").first).to_have_text("Loading…")
+    expect(page.locator("tbody tr")).to_have_count(50)
+    watched.assert_clean()
+
+
+def test_dark_mode(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    page.emulate_media(color_scheme="dark")
+    open_viewer(page, acme.token)
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 20, 24)"
+    page.screenshot(path=str(OUT / "viewer-dark-1280x720.png"))
     watched.assert_clean()
 
 

@@ -17,13 +17,14 @@ export function drawActivity(figure, buckets, interval) {
   const starts = [...totals.keys()].sort();
   const highest = Math.max(1, ...totals.values());
   const total = [...totals.values()].reduce((sum, count) => sum + count, 0);
+  const label = `Activity: ${total} events over ${starts.length} ${interval}${starts.length === 1 ? "" : "s"}`;
   const chart = svg("svg", {
     viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
     role: "img",
-    "aria-label": `Activity: ${total} events over ${starts.length} ${interval}s`,
-    preserveAspectRatio: "none",
+    "aria-label": label,
+    preserveAspectRatio: "xMinYMid meet",
   });
-  const step = WIDTH / Math.max(starts.length, 1);
+  const step = Math.min(WIDTH / Math.max(starts.length, 1), 20); // a few days: thin bars, left
   starts.forEach((start, i) => {
     const height = Math.max(1, (totals.get(start) / highest) * (HEIGHT - 2));
     const bar = svg("rect", {
@@ -38,6 +39,8 @@ export function drawActivity(figure, buckets, interval) {
     bar.append(title);
     chart.append(bar);
   });
-  figure.replaceChildren(chart);
+  const caption = document.createElement("figcaption");
+  caption.textContent = label.replace("Activity: ", "");
+  figure.replaceChildren(chart, caption);
   figure.hidden = starts.length === 0;
 }
