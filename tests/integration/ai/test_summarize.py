@@ -230,3 +230,36 @@ class TestIsolationAndInjection:
 
 
 ASK_PATH = api_path("ask")
+
+
+class TestViewerTokens:
+    async def test_a_viewer_token_summarizes_and_asks_within_its_fixed_filter(
+        self, client: httpx.AsyncClient, acme: dict[str, str], fake_openai: FakeOpenAI
+    ) -> None:
+        mine = [await record(client, acme, occurred_at=ago(hours=n + 1)) for n in range(2)]
+        theirs = await record(
+            client, acme, occurred_at=ago(hours=1), actor={"id": "bob_1", "type": "user"}
+        )
+        minted = await client.post(
+            api_path("create_token"), headers=acme, json={"filter": {"actor_id": "user_7"}}
+        )
+        viewer = {"Authorization": f"Bearer {minted.json()['token']}"}
+
+        summary = await client.post(SUMMARIZE, headers=viewer, json={})
+        assert summary.status_code == 200, summary.text
+        assert summary.json()["event_count"] == 2
+        [request] = fake_openai.completions("EventSummary")
+        assert all(event_id in request.text for event_id in mine)
+        assert theirs not in request.text  # outside the token's filter: never shown the model
+
+        # Asking for another actor's events finds none: the filter narrows every answer.
+        asked = await client.post(
+            api_path("ask"), headers=viewer, json={"question": "what did actor bob_1 delete?"}
+        )
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["q"] == "action_type:delete actor:bob_1"
+        assert asked.json()["items"] == []
+        unfiltered = await client.post(
+            api_path("ask"), headers=acme, json={"question": "what did actor bob_1 delete?"}
+        )
+        assert [item["id"] for item in unfiltered.json()["items"]] == [theirs]
