@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from src.auth import service as auth_service
 from src.auth.constants import KEY_PREFIX, Scope
+from src.auth.models import ApiKey
 from src.auth.schemas import Principal, TenantAccess, ViewerGrant
 from src.database import standalone
 from src.exceptions import Unauthorized
@@ -83,7 +84,8 @@ _COLUMNS = (
 async def authenticate(*, session: AsyncSession, pepper: bytes, token: str) -> Principal:
     """The read-only principal a viewer token stands for; `Unauthorized` for anything else.
 
-    Looked up on every request, like API keys: an expired token fails at once everywhere.
+    Looked up on every request, like API keys: an expired token, or one minted by a key since
+    revoked, fails at once everywhere.
     """
     public_id = parse_public_id(token)
     if public_id is None:
@@ -92,7 +94,9 @@ async def authenticate(*, session: AsyncSession, pepper: bytes, token: str) -> P
         connection = await standalone(session)  # one read that stands alone
         row = (
             await connection.execute(
-                select(*_COLUMNS).where(col(ViewerToken.public_id) == public_id)
+                select(*_COLUMNS, col(ApiKey.revoked_at).label("minted_by_revoked_at"))
+                .join(ApiKey, col(ApiKey.id) == col(ViewerToken.created_by))
+                .where(col(ViewerToken.public_id) == public_id)
             )
         ).first()
     expected = auth_service.hash_key(token, pepper)
@@ -100,6 +104,9 @@ async def authenticate(*, session: AsyncSession, pepper: bytes, token: str) -> P
         raise Unauthorized("The viewer token is not valid.")
     if row.expires_at <= datetime.now(UTC):
         raise Unauthorized("The viewer token has expired.")
+    if row.minted_by_revoked_at is not None:
+        # A revoked key's tokens die with it: it cannot have handed out lasting access.
+        raise Unauthorized("The key that minted this viewer token has been revoked.")
     return Principal(
         key_id=row.id,
         tenant=row.tenant,

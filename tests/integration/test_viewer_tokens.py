@@ -290,3 +290,18 @@ class TestLimits:
             assert_problem(
                 await client.get(api_path("list_events"), headers=bearer(bad)), 401, "unauthorized"
             )
+
+
+async def test_revoking_the_minting_key_revokes_its_tokens(
+    client: httpx.AsyncClient, admin: dict[str, str], engine: AsyncEngine, settings: Settings
+) -> None:
+    minter = await make_key(
+        engine, settings.api_key_pepper, tenant="acme", scopes=[Scope.AUDITS_READ]
+    )
+    token = await viewer(client, bearer(minter), can_export=True)
+    assert (await client.get(api_path("list_events"), headers=token)).status_code == 200
+    revoked = await client.delete(api_path("revoke_key", key_id=minter.id), headers=admin)
+    assert revoked.status_code == 204, revoked.text
+    refused = await client.get(api_path("list_events"), headers=token)
+    assert_problem(refused, 401, "unauthorized")
+    assert "revoked" in refused.json()["detail"]

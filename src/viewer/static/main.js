@@ -64,6 +64,7 @@ async function loadMore() {
     table.hidden = false;
     say(state.done ? `${state.seen.size} events.` : "");
   } catch (error) {
+    if (started !== state) return; // an old search's failure: the new one goes on
     fail(error);
     state.done = true;
   } finally {
@@ -78,9 +79,13 @@ function nearBottom() {
 
 let shown = null; // the event in the detail panel
 
+let opening = null; // the event whose details were asked for last
+
 async function openDetails(id) {
+  opening = id;
   try {
     const raw = await getText(`/api/v1/audits/${encodeURIComponent(id)}`);
+    if (opening !== id) return; // another event was clicked meanwhile
     shown = JSON.parse(raw);
     $("#verify-result").textContent = "";
     $("#verify-key").textContent = "";
@@ -117,7 +122,7 @@ async function drawChart(view) {
     ]);
     if (state.view === view) drawActivity($("#activity"), stats.buckets, "day");
   } catch {
-    $("#activity").hidden = true; // the table says what went wrong, if anything did
+    if (state.view === view) $("#activity").hidden = true; // the table says what went wrong
   }
 }
 

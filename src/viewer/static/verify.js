@@ -87,8 +87,25 @@ async function openNote(note, key) {
   throw new NotVerified("the checkpoint is not signed by the log's key");
 }
 
-// The event's fields a leaf holds in the clear (personal ones are salted hashes there).
-const PLAIN = ["id", "seq", "tenant", "action_type", "action", "entity_type", "entity_id"];
+// The event's fields a leaf holds in the clear, by their name there. Personal fields (actor
+// name, IP address, user agent, details) are salted hashes in the leaf: without the salt
+// the page cannot check them (the offline verifier does, from a bundle).
+const PLAIN = {
+  id: (event) => event.id,
+  seq: (event) => event.seq,
+  tenant: (event) => event.tenant,
+  received_at: (event) => event.received_at,
+  occurred_at: (event) => event.occurred_at,
+  action_type: (event) => event.action_type,
+  action: (event) => event.action,
+  entity_type: (event) => event.entity_type,
+  entity_id: (event) => event.entity_id,
+  actor_id: (event) => event.actor?.id,
+  actor_type: (event) => event.actor?.type,
+  request_id: (event) => event.request_id,
+  // A pending event settles once; it was committed as pending.
+  status: (event) => (event.status_changed_at ? "pending" : event.status),
+};
 
 function checkLeaf(leaf, event) {
   let content;
@@ -97,13 +114,10 @@ function checkLeaf(leaf, event) {
   } catch {
     throw new NotVerified("the leaf is not the committed JSON of an event");
   }
-  for (const name of PLAIN) {
-    if ((content[name] ?? null) !== (event[name] ?? null)) {
+  for (const [name, shown] of Object.entries(PLAIN)) {
+    if ((content[name] ?? null) !== (shown(event) ?? null)) {
       throw new NotVerified(`the event's ${name} is not the one the log holds`);
     }
-  }
-  if ((content.actor_id ?? null) !== (event.actor?.id ?? null)) {
-    throw new NotVerified("the event's actor is not the one the log holds");
   }
 }
 
@@ -117,7 +131,10 @@ export async function verifyProof(proof, verifierKey, event) {
     const key = await parseKey(verifierKey);
     const text = await openNote(proof.checkpoint, key);
     const [origin, size, root] = text.split("\n");
-    if (origin !== key.name) throw new NotVerified("the checkpoint is another log's");
+    if (origin !== key.name || !origin.endsWith(`/${event.tenant}`)) {
+      throw new NotVerified("the checkpoint is another log's");
+    }
+    if (proof.leaf_index !== event.seq - 1) throw new NotVerified("the proof is for another leaf");
     if (Number(size) !== proof.tree_size) {
       throw new NotVerified("the checkpoint is not of the proof's tree size");
     }
