@@ -33,11 +33,12 @@ class MintedKey:
     secret_key: str  # the whole `tm_<public id>_<secret>` string
 
 
-def mint_key() -> MintedKey:
-    """A fresh random key: `tm_<public id>_<secret>`, the secret 256 bits from `secrets`."""
+def mint_key(prefix: str = KEY_PREFIX) -> MintedKey:
+    """A fresh random key: `<prefix><public id>_<secret>` (`tm_` for API keys), the secret
+    256 bits from `secrets`."""
     public_id = secrets.token_hex(PUBLIC_ID_BYTES)
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    return MintedKey(public_id=public_id, secret_key=f"{KEY_PREFIX}{public_id}_{secret}")
+    return MintedKey(public_id=public_id, secret_key=f"{prefix}{public_id}_{secret}")
 
 
 def hash_key(secret_key: str, pepper: bytes) -> bytes:
@@ -49,11 +50,11 @@ def hash_key(secret_key: str, pepper: bytes) -> bytes:
     return hmac.new(pepper, secret_key.encode(), hashlib.sha256).digest()
 
 
-def parse_public_id(secret_key: str) -> str | None:
-    """The public id inside a well-formed key, or None."""
-    if not secret_key.startswith(KEY_PREFIX):
+def parse_public_id(secret_key: str, prefix: str = KEY_PREFIX) -> str | None:
+    """The public id inside a well-formed key (of this prefix), or None."""
+    if not secret_key.startswith(prefix):
         return None
-    public_id, sep, secret = secret_key.removeprefix(KEY_PREFIX).partition("_")
+    public_id, sep, secret = secret_key.removeprefix(prefix).partition("_")
     if not sep or not secret or len(public_id) != 2 * PUBLIC_ID_BYTES:
         return None
     if any(c not in "0123456789abcdef" for c in public_id):

@@ -1,7 +1,6 @@
 """Minting viewer tokens, and the principal a token stands for."""
 
 import hmac
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from src.auth import service as auth_service
-from src.auth.constants import KEY_PREFIX, Scope
+from src.auth.constants import Scope
 from src.auth.models import ApiKey
 from src.auth.schemas import Principal, TenantAccess, ViewerGrant
 from src.database import standalone
@@ -30,10 +29,7 @@ class MintedToken:
 
 def parse_public_id(token: str) -> str | None:
     """The public id inside a well-formed viewer token, or None."""
-    # Same shape as an API key after its own prefix.
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    return auth_service.parse_public_id(KEY_PREFIX + token.removeprefix(TOKEN_PREFIX))
+    return auth_service.parse_public_id(token, prefix=TOKEN_PREFIX)
 
 
 async def mint(
@@ -46,8 +42,7 @@ async def mint(
 ) -> MintedToken:
     """Store a token for the tenant; a tenant the key may not see, or none, is a 404."""
     request.filter.filters()  # a `q` that does not parse is refused now, not at every use
-    public_id = secrets.token_hex(auth_service.PUBLIC_ID_BYTES)
-    token = f"{TOKEN_PREFIX}{public_id}_{secrets.token_urlsafe(auth_service.SECRET_BYTES)}"
+    minted = auth_service.mint_key(prefix=TOKEN_PREFIX)
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=request.ttl_seconds)
     async with session.begin():
@@ -58,8 +53,8 @@ async def mint(
         session.add(
             ViewerToken(
                 id=uuid.uuid4(),
-                public_id=public_id,
-                secret_hash=auth_service.hash_key(token, pepper),
+                public_id=minted.public_id,
+                secret_hash=auth_service.hash_key(minted.secret_key, pepper),
                 tenant=access.tenant,
                 filter=request.filter.model_dump(mode="json", exclude_defaults=True),
                 can_export=request.can_export,
@@ -68,7 +63,7 @@ async def mint(
                 expires_at=expires_at,
             )
         )
-    return MintedToken(token=token, expires_at=expires_at)
+    return MintedToken(token=minted.secret_key, expires_at=expires_at)
 
 
 _COLUMNS = (
