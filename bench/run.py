@@ -8,7 +8,6 @@ The JSON document goes to stdout (or `--out`), a short table to stderr.
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import platform
@@ -25,7 +24,7 @@ import asyncpg
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import data, load
+from bench import data, load, wrk
 from bench import log as log_bench
 from bench.server import Api, Database
 from src.auth.constants import Scope
@@ -76,7 +75,11 @@ def _plan(sizes: Sizes, tenants: list[str], events: int) -> dict[str, int]:
 
 
 async def _ingest(
-    connect: Callable[[], load.Connection], factory: data.EventFactory, sizes: Sizes
+    connect: Callable[[], load.Connection],
+    base_url: str,
+    authorization: str,
+    factory: data.EventFactory,
+    sizes: Sizes,
 ) -> dict[str, Any]:
     """Batch and single-event ingest through the API, into tenants of their own."""
     payloads = [
@@ -91,16 +94,6 @@ async def _ingest(
     batch = await load.run(
         connect, batch_request, sizes.batch_clients, count=sizes.batches, expect=201
     )
-    singles = [json.dumps(body).encode() for body in factory.bodies(1000)]
-    sent = itertools.count()
-
-    def single_request(worker: int) -> load.Request:
-        body = singles[next(sent) % len(singles)]
-        return load.Request("POST", "/api/v1/audits", {"tenant": f"single-{worker % 16}"}, body)
-
-    single = await load.run(
-        connect, single_request, sizes.single_clients, seconds=sizes.single_seconds, expect=201
-    )
     return {
         "batch": {
             "batches": batch.requests,
@@ -108,14 +101,34 @@ async def _ingest(
             "events_per_s": round(batch.rate * BATCH_SIZE),
             "clients": sizes.batch_clients,
         },
-        "single": {
-            "requests": single.requests,
-            "errors": single.errors,
-            "events_per_s": round(single.rate),
-            "p50_ms": round(single.percentile(50), 2),
-            "p99_ms": round(single.percentile(99), 2),
-            "clients": sizes.single_clients,
-        },
+        "single": await _single_ingest(base_url, authorization, factory, sizes),
+    }
+
+
+async def _single_ingest(
+    base_url: str, authorization: str, factory: data.EventFactory, sizes: Sizes
+) -> dict[str, Any]:
+    """One event per request from `wrk`'s connections, spread over 16 tenants."""
+    single = await asyncio.to_thread(
+        wrk.run,
+        base_url,
+        [f"/api/v1/audits?tenant=single-{n}" for n in range(16)],
+        method="POST",
+        bodies=[json.dumps(body) for body in factory.bodies(1000)],
+        headers={"Authorization": authorization},
+        seconds=sizes.single_seconds,
+        connections=sizes.single_clients,
+    )
+    if single.errors:
+        raise RuntimeError(f"{single.errors} single-event requests failed")
+    return {
+        "requests": single.requests,
+        "errors": single.errors,
+        "events_per_s": round(single.requests_per_s),
+        "p50_ms": round(single.p50_ms, 2),
+        "p99_ms": round(single.p99_ms, 2),
+        "clients": sizes.single_clients,
+        "load_generator": "wrk",
     }
 
 
@@ -243,10 +256,7 @@ async def _measure(database: Database, api: Api, sizes: Sizes, workers: int) -> 
     )
     report: dict[str, Any] = {}
     try:
-        health = await load.run(
-            connect, lambda _: load.Request("GET", "/healthz"), 64, seconds=sizes.healthz_seconds
-        )
-        report["ceilings"] = {"healthz_requests_per_s": round(health.rate)}
+        report["ceilings"] = await _ceilings(api.base_url, sizes)
         factory = data.EventFactory(seed=7, now=datetime.now(UTC))
         tenants = [f"tenant-{n:02d}" for n in range(sizes.tenants)]
         loaded = 0
@@ -263,12 +273,14 @@ async def _measure(database: Database, api: Api, sizes: Sizes, workers: int) -> 
                 "events": scale,
                 "copy_events_per_s": round(copied / seconds),
                 "backfill_events_per_s": round(copied / max(backfill, 1e-9)),
-                "ingest": await _ingest(connect, factory, sizes),
+                "ingest": await _ingest(connect, api.base_url, authorization, factory, sizes),
                 "query": await _queries(connect, tenants[0], sizes),
             }
         report["export"] = await _export(api, http, tenants[0])
         report["verify"] = await _verify(http, tenants[0])
-        report["log"] = await _log(database, api, connection, http, connect, factory, sizes)
+        report["log"] = await _log(
+            database, api, authorization, connection, http, connect, factory, sizes
+        )
     finally:
         await http.aclose()
         await connection.close()
@@ -284,17 +296,43 @@ async def _measure(database: Database, api: Api, sizes: Sizes, workers: int) -> 
     )
     try:
         report["without_log"] = {
-            "ingest": await _ingest(_connector(baseline, authorization), factory, sizes)
+            "ingest": await _ingest(
+                _connector(baseline, authorization),
+                baseline.base_url,
+                authorization,
+                factory,
+                sizes,
+            )
         }
     finally:
         baseline.stop()
+    # The ceiling and single events again with one worker process per CPU.
+    cpus = os.cpu_count() or 1
+    multi = await asyncio.to_thread(
+        Api, database.url, cpus, pepper=api.pepper, signing_key=api.signing_key
+    )
+    try:
+        report["workers_per_cpu"] = {
+            "workers": cpus,
+            "ceilings": await _ceilings(multi.base_url, sizes),
+            "single": await _single_ingest(multi.base_url, authorization, factory, sizes),
+        }
+    finally:
+        multi.stop()
     report["targets"] = _targets(report, sizes)
     return report
+
+
+async def _ceilings(base_url: str, sizes: Sizes) -> dict[str, Any]:
+    """`/healthz` under the same load generator as the figures it bounds."""
+    health = await asyncio.to_thread(wrk.run, base_url, ["/healthz"], seconds=sizes.healthz_seconds)
+    return {"healthz_requests_per_s": round(health.requests_per_s), "load_generator": "wrk"}
 
 
 async def _log(
     database: Database,
     api: Api,
+    authorization: str,
     connection: asyncpg.Connection,
     http: httpx.AsyncClient,
     connect: Callable[[], load.Connection],
@@ -317,7 +355,9 @@ async def _log(
         "tenant_events": copied,
         "backfill_events_per_s": round(copied / max(backfill, 1e-9)),
         "proof": await log_bench.proofs(connect, connection, tenant, sizes.proof_samples),
-        "tiles": await log_bench.tiles(connect, tenant, copied, sizes.tile_seconds),
+        "tiles": await log_bench.tiles(
+            api.base_url, authorization, tenant, copied, sizes.tile_seconds
+        ),
         "bundle": proven,
     }
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from bench import wrk
 from bench.load import Result
 from bench.log import covering_lags
 from bench.run import Sizes, _plan, _targets
@@ -104,3 +105,43 @@ def test_rss_growth_keeps_the_highest_rise() -> None:
     for rss in (90, 150, 120):
         growth.observe(rss)
     assert growth.bytes == 50
+
+
+WRK_OUTPUT = """Running 1s test @ http://127.0.0.1:18999/
+  2 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     6.31ms    2.18ms  14.62ms   70.25%
+    Req/Sec   483.32    164.41   720.00     63.64%
+  Latency Distribution
+     50%    6.09ms
+     75%    7.57ms
+     90%    9.27ms
+     99%    1.32s
+  1059 requests in 1.10s, 1.60MB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:    962.43
+Transfer/sec:      1.45MB
+"""
+
+
+def test_wrk_output_is_read_with_its_units_and_errors() -> None:
+    result = wrk.parse(WRK_OUTPUT)
+    assert result.requests == 1059
+    assert result.requests_per_s == 962.43
+    assert result.p50_ms == pytest.approx(6.09)
+    assert result.p99_ms == pytest.approx(1320.0)  # seconds, in ms
+    assert result.errors == 2 + 3 + 7  # socket errors and answers that are not 2xx/3xx
+
+
+def test_wrk_output_without_figures_is_an_error() -> None:
+    with pytest.raises(ValueError, match="wrk printed no"):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_the_wrk_script_quotes_anything_exactly() -> None:
+    body = '{"note": "a ]] and a ]=] inside"}'
+    script = wrk.script("POST", ["/api/v1/audits?tenant=a"], [body], {"Authorization": "Bearer k"})
+    assert "[==[" + body + "]==]" in script  # a level no part of the body closes
+    assert "[ [[Authorization]] ] = [[Bearer k]]" in script  # `[[[` would open a string
+    assert "wrk.format([[POST]]" in script
