@@ -233,7 +233,8 @@ def _check_lines(log: _Log, numbered: list[tuple[int, str | bytes]]) -> list[_Ch
             if checked.error is not None:
                 break
         else:
-            failure = _follows(log, checked, first, count - 1, previous)
+            assert first.leaf_index is not None  # a first line without one ended the run
+            failure = _follows(log, checked, first.leaf_index + count - 1, previous)
             if failure is not None:
                 break
         previous = checked.hash
@@ -242,16 +243,14 @@ def _check_lines(log: _Log, numbered: list[tuple[int, str | bytes]]) -> list[_Ch
     return [_Checked(first, count, previous, failure)]
 
 
-def _follows(
-    log: _Log, line: _Line, first: _Line, position: int, previous: bytes
-) -> _Failure | None:
-    """What is wrong with a line that comes `position` lines after `first` in one run."""
+def _follows(log: _Log, line: _Line, expected: int, previous: bytes) -> _Failure | None:
+    """What is wrong with a line that should be leaf `expected` (in a complete bundle) and
+    link to the hash `previous`, in bundle order: first its own failures before it showed a
+    leaf index, then its place, then its other failures, then its link."""
     if line.leaf_index is None:
         return _Failure(line.where, line.error or "")
-    if log.complete and first.leaf_index is not None:
-        expected = first.leaf_index + position
-        if line.leaf_index != expected:
-            return _Failure(line.where, _expected_leaf(expected, line.leaf_index))
+    if log.complete and line.leaf_index != expected:
+        return _Failure(line.where, _expected_leaf(expected, line.leaf_index))
     if line.error is not None:
         return _Failure(line.where, line.error)
     if log.complete and line.prev_hash != previous:
@@ -279,17 +278,10 @@ def verify_bundle(
     count = 0
     chain_end = GENESIS_HASH  # the hash the next event must link to (complete bundles)
     for run in workers.in_order(_check_lines, log, numbered, jobs=jobs):
-        line = run.first
-        if line.leaf_index is None:
-            raise BundleError(line.where, line.error or "")
-        if complete and line.leaf_index != count:
-            raise BundleError(line.where, _expected_leaf(count, line.leaf_index))
-        if line.error is not None:
-            raise BundleError(line.where, line.error)
-        if complete and line.prev_hash != chain_end:
-            raise BundleError(line.where, _NOT_LINKED)
-        if run.failure is not None:
-            raise BundleError(*run.failure)
+        # A run's first line follows the runs before it: only their results can tell how.
+        failure = _follows(log, run.first, count, chain_end) or run.failure
+        if failure is not None:
+            raise BundleError(*failure)
         count += run.lines
         chain_end = run.last_hash
     if complete and count != checkpoint.size:
