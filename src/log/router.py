@@ -1,6 +1,7 @@
 """`/api/v1/logs/{tenant}/...` (a C2SP tlog-tiles URL prefix) and `/audits/{id}/proof`."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -39,27 +40,22 @@ PARTIAL = {"Cache-Control": "private, no-cache"}
 MAX_TREE_SIZE = 2**63 - 1
 
 
-async def log_access(
-    principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ))],
-    tenant: Annotated[TenantSlug, Path(description="The tenant whose log this is.")],
-) -> TenantAccess:
-    """The path's tenant: an admin's choice, or a key's own (another tenant's is a 404)."""
-    return auth_service.resolve_tenant(principal, tenant)
+def log_access(*, viewers: bool = False) -> Callable[..., Awaitable[TenantAccess]]:
+    """The path's tenant: an admin's choice, or a key's own (another tenant's is a 404).
+    With `viewers`, a viewer token passes too: for the key and the latest checkpoint, which
+    the viewer page verifies with (they say nothing about any event)."""
+
+    async def resolve(
+        principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ, viewers=viewers))],
+        tenant: Annotated[TenantSlug, Path(description="The tenant whose log this is.")],
+    ) -> TenantAccess:
+        return auth_service.resolve_tenant(principal, tenant)
+
+    return resolve
 
 
-LogAccess = Annotated[TenantAccess, Depends(log_access)]
-
-
-async def viewer_log_access(
-    principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ, viewers=True))],
-    tenant: Annotated[TenantSlug, Path(description="The tenant whose log this is.")],
-) -> TenantAccess:
-    """As `log_access`, for the two reads the viewer page verifies with: the key and the
-    latest checkpoint (they say nothing about any event)."""
-    return auth_service.resolve_tenant(principal, tenant)
-
-
-ViewerLogAccess = Annotated[TenantAccess, Depends(viewer_log_access)]
+LogAccess = Annotated[TenantAccess, Depends(log_access())]
+ViewerLogAccess = Annotated[TenantAccess, Depends(log_access(viewers=True))]
 
 
 @router.get(
