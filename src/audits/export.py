@@ -2,22 +2,27 @@
 
 Batches, not single events, travel up the stack: each becomes one chunk of the response
 body, so the per-chunk cost (ASGI message, gzip flush, socket write) is paid per thousands.
-The next batch is read while this one is written (two batches in memory at most), each in a
-short transaction of its own, so memory and the time any snapshot is held stay constant.
+An NDJSON batch arrives as one text PostgreSQL wrote: the lines of its events, joined, and
+where the next batch starts; Python only passes it on. The next batch is read while this
+one is written (two batches in memory at most), each in a short transaction of its own, so
+memory and the time any snapshot is held stay constant, and a slow client slows the reads
+(the response waits for each chunk to be sent before asking for more).
 """
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits.query import EVENTS_ORDER, Selection
-from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows, render_selected
-from src.pagination import read_ahead
+from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows
+from src.pagination import after_full, read_ahead
 
 ExportFormat = Literal["ndjson", "csv", "bundle"]
 MEDIA_TYPES: dict[ExportFormat, str] = {
@@ -27,10 +32,20 @@ MEDIA_TYPES: dict[ExportFormat, str] = {
 }
 EXTENSIONS: dict[ExportFormat, str] = {"ndjson": "ndjson", "csv": "csv", "bundle": "bundle.ndjson"}
 
-EXPORT_BATCH = 1000
-Rows = Sequence[Row[*tuple[Any, ...]]]  # an event each (`EVENT_JSON` or `EVENT_COLUMNS`)
-Batches = AsyncIterator[Rows]
-Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last row seen
+EXPORT_BATCH = 5000  # events per batch: about 3 MB of NDJSON
+Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last event of a batch
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """An NDJSON batch: its events' lines as PostgreSQL wrote them, and where it ended."""
+
+    text: str  # the lines, each ending with a newline
+    count: int
+    last: Position | None
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def batch_query(
@@ -39,16 +54,29 @@ def batch_query(
     format: Literal["ndjson", "csv"],
     descending: bool,
     after: Position | None,
-) -> Select[Any]:
+) -> Select[*tuple[Any, ...]]:
     """One export batch: the next `EXPORT_BATCH` selected events after `after`.
 
-    NDJSON reads each event as the JSON PostgreSQL writes (`EVENT_JSON`), CSV its columns.
+    CSV reads each event's columns, a row each. NDJSON reads one row: the events' JSON
+    (`EVENT_JSON`) joined into lines in the list's order, their number, and the last one's
+    key.
     """
-    columns = EVENT_JSON if format == "ndjson" else EVENT_COLUMNS
+    columns = (EVENT_JSON,) if format == "ndjson" else EVENT_COLUMNS
     query = select(*columns, *EVENTS_ORDER.key).where(selection.where())
     if after is not None:
         query = query.where(EVENTS_ORDER.after(after, descending))
-    return query.order_by(*EVENTS_ORDER.order(descending)).limit(EXPORT_BATCH)
+    query = query.order_by(*EVENTS_ORDER.order(descending)).limit(EXPORT_BATCH)
+    if format == "csv":
+        return query
+    batch = query.subquery("batch")
+    keys = [batch.c[column.name] for column in EVENTS_ORDER.key]
+    in_order = [key.desc() if descending else key.asc() for key in keys]
+    last_first = [key.asc() if descending else key.desc() for key in keys]
+    return select(
+        func.string_agg(batch.c.event + literal("\n"), aggregate_order_by(literal(""), *in_order)),
+        func.count(),
+        *(func.array_agg(aggregate_order_by(key, *last_first))[1] for key in keys),
+    )
 
 
 async def stream(
@@ -57,55 +85,67 @@ async def stream(
     selection: Selection,
     format: Literal["ndjson", "csv"],
     descending: bool,
-) -> Batches:
-    """Every selected event, a keyset batch at a time, in the list's order."""
-    if not selection.access.visible:
-        return
+) -> AsyncIterator[str]:
+    """The export file's text, a chunk per keyset batch, in the list's order.
 
-    async def fetch(after: Position | None) -> Rows:
-        query = batch_query(selection, format=format, descending=descending, after=after)
+    The first chunk holds the first batch (after CSV's header), so `started` reads it.
+    """
+    header = csv_header() if format == "csv" else ""
+    if selection.access.visible:
+        read = _csv_chunks if format == "csv" else _ndjson_chunks
+        async with aclosing(read(session, selection, descending)) as chunks:
+            async for chunk in chunks:
+                yield header + chunk
+                header = ""
+    if header:  # nothing matched: the header alone
+        yield header
+
+
+async def _ndjson_chunks(
+    session: AsyncSession, selection: Selection, descending: bool
+) -> AsyncGenerator[str, None]:
+    async def fetch(after: Position | None) -> Lines:
+        query = batch_query(selection, format="ndjson", descending=descending, after=after)
         async with session.begin():
-            rows: Rows = (await session.execute(query)).all()
+            text, count, *last = (await session.execute(query)).one()
+        return Lines(text or "", count, (last[0], last[1]) if count else None)
+
+    def next_position(lines: Lines) -> Position | None:
+        return lines.last if len(lines) >= EXPORT_BATCH else None
+
+    async with aclosing(read_ahead(fetch, next_position)) as batches:
+        async for lines in batches:
+            yield lines.text
+
+
+async def _csv_chunks(
+    session: AsyncSession, selection: Selection, descending: bool
+) -> AsyncGenerator[str, None]:
+    async def fetch(after: Position | None) -> Sequence[Row[*tuple[Any, ...]]]:
+        query = batch_query(selection, format="csv", descending=descending, after=after)
+        async with session.begin():
+            rows: Sequence[Row[*tuple[Any, ...]]] = (await session.execute(query)).all()
         return rows
 
-    batches = read_ahead(fetch, lambda row: tuple(row[-2:]), EXPORT_BATCH)  # the key ends it
+    batches = read_ahead(fetch, after_full(lambda row: (row[-2], row[-1]), EXPORT_BATCH))
     async with aclosing(batches):
         async for rows in batches:
-            yield rows
+            yield csv_rows(rows)
 
 
-async def started(batches: Batches) -> Batches:
-    """`batches`, with its first batch already read: a failure there is raised here and now.
+async def started(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """`chunks`, with the first one already read: a failure there is raised here and now.
 
     A streamed response cannot change its status once it has begun; reading ahead before it
     begins turns a failing first query into an error response instead of a broken 200.
     """
-    try:
-        first = await anext(batches)
-    except StopAsyncIteration:
-        first = None
+    first = await anext(chunks, None)
 
-    async def resumed() -> Batches:
+    async def resumed() -> AsyncIterator[str]:
         if first is None:
             return
         yield first
-        async for batch in batches:
-            yield batch
+        async for chunk in chunks:
+            yield chunk
 
     return resumed()
-
-
-def encode(format: Literal["ndjson", "csv"], batches: Batches) -> AsyncIterator[str]:
-    """The text of the export file, a chunk per batch."""
-    return _as_csv(batches) if format == "csv" else _as_ndjson(batches)
-
-
-async def _as_csv(batches: Batches) -> AsyncIterator[str]:
-    yield csv_header()
-    async for rows in batches:
-        yield csv_rows(rows)
-
-
-async def _as_ndjson(batches: Batches) -> AsyncIterator[str]:
-    async for rows in batches:
-        yield "\n".join(map(render_selected, rows)) + "\n"

@@ -2,7 +2,7 @@
 
 `EventOut` (schemas.py) declares the fields an event has in the API. Everything else is
 derived from it here: the compact JSON every route returns, written by PostgreSQL in the
-query that reads the events (`EVENT_JSON`, all but `details`) or by Python for rows just
+query that reads the events (`EVENT_JSON`, the whole object) or by Python for rows just
 written (`render`); the columns CSV reads (`EVENT_COLUMNS`) and its header and rows. Tests
 hold the two JSON writers equal to each other and to `EventOut`.
 """
@@ -10,14 +10,16 @@ hold the two JSON writers equal to each other and to `EventOut`.
 import csv
 import io
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from json.encoder import encode_basestring  # the C escaper json.dumps uses
 from typing import Any
 
-from sqlalchemy import Row, Text, case, cast, func, literal, select
+from sqlalchemy import JSON, Row, Text, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits.integrity import format_timestamp
@@ -38,6 +40,30 @@ def _utc_text(column: Any) -> Any:  # a SQL expression: a timestamp as the API w
     return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 
 
+# jsonb's text has a space after every `,` and `:` between tokens; this drops them, and
+# nothing inside a string (a string is matched whole, so its commas are never separators).
+_JSONB_SEPARATOR_SPACES = r'("(?:[^"\\]|\\.)*")|([,:]) '
+
+
+def _compact_details(column: Any) -> Any:  # SQL: a jsonb column as compact JSON text (or NULL)
+    """Compact JSON of a jsonb value, in jsonb's key order and number form.
+
+    `json_strip_nulls` on the `json` form re-writes it compactly in C, but also drops members
+    whose value is null: values holding a null go through the exact, slower regular
+    expression instead (the word may as well be in a string: that only costs time).
+    """
+    as_text = cast(column, Text)
+    return case(
+        (
+            func.strpos(as_text, literal("null")) == 0,
+            cast(func.json_strip_nulls(cast(as_text, JSON)), Text),
+        ),
+        else_=func.regexp_replace(
+            as_text, literal(_JSONB_SEPARATOR_SPACES), literal(r"\1\2"), literal("g")
+        ),
+    )
+
+
 # How PostgreSQL hands over a column, where its own text form is cheaper than Python's:
 # timestamps, hashes, addresses and ids arrive as the text the API shows (a third of an
 # export's time went to decoding and formatting them in Python).
@@ -48,6 +74,7 @@ _AS_TEXT: dict[str, Any] = {  # column name -> SQL expression
     "status_changed_at": _utc_text,
     "erased_at": _utc_text,
     "ip_address": func.host,
+    "details": _compact_details,
     "hash": lambda c: func.encode(c, "hex"),
     "prev_hash": lambda c: func.encode(c, "hex"),
 }
@@ -58,9 +85,8 @@ EVENT_COLUMNS: tuple[Any, ...] = tuple(  # SQL expressions, labelled with the co
 
 
 # The same JSON as `render`, written by PostgreSQL in the query that reads the events (lists,
-# pages, exports): the members before `details` and after it as two texts, with `details`
-# between them (jsonb's own text is not compact; Python writes it). One member per field of
-# EventOut, in its order; a test holds this and `render` equal.
+# pages, exports), so an event travels as one text from the database to the client. One
+# member per field of EventOut, in its order; tests hold this and `render` equal.
 def _json_string(column: Any) -> Any:  # SQL: a text column as a JSON string, or null
     return func.coalesce(cast(func.to_json(column), Text), literal("null"))
 
@@ -84,34 +110,23 @@ def _json_member(field: str) -> Any:  # SQL: the field's value as JSON text
         return case((c.actor_id.is_(None), literal("null")), else_=actor)
     if field == "seq":
         return cast(c.seq, Text)
+    if field == "details":
+        return func.coalesce(_compact_details(c.details), literal("null"))
     if field in _AS_TEXT:
         return _json_quoted(_AS_TEXT[field](c[field]))
     return _json_string(c[field])
 
 
-def _json_members(fields: Sequence[str]) -> Any:  # SQL: `"name":value` members, comma-joined
+def _json_object(fields: Sequence[str]) -> Any:  # SQL: `{"name":value,...}`
     text: Any = None
     for field in fields:
         member = literal(f'"{field}":') + _json_member(field)
         text = member if text is None else text + literal(",") + member
-    return text
+    return literal("{") + text + literal("}")
 
 
-_FIELDS = list(EventOut.model_fields)
-_DETAILS = _FIELDS.index("details")
-EVENT_JSON: tuple[Any, ...] = (  # SQL: head text, details (jsonb), tail text
-    (literal("{") + _json_members(_FIELDS[:_DETAILS]) + literal(',"details":')).label("head"),
-    events.c.details,
-    (literal(",") + _json_members(_FIELDS[_DETAILS + 1 :]) + literal("}")).label("tail"),
-)
-
-
-def render_selected(row: Sequence[Any]) -> str:
-    """An event read with `EVENT_JSON` (its first three values), as the API returns it."""
-    head: str
-    tail: str
-    head, details, tail = row[0], row[1], row[2]
-    return head + ("null" if details is None else _dumps(details)) + tail
+# SQL: the event as the API returns it (text), labelled `event`.
+EVENT_JSON: Any = _json_object(list(EventOut.model_fields)).label("event")
 
 
 CSV_COLUMNS: tuple[str, ...] = tuple(
@@ -123,7 +138,35 @@ CSV_COLUMNS: tuple[str, ...] = tuple(
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_escape = encode_basestring  # a str as a JSON string, as `_dumps` writes it
+_escape = encode_basestring  # a str as a JSON string, as `_dumps` and PostgreSQL write it
+
+
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    """jsonb keeps an object's keys shorter first, then by their bytes."""
+    encoded = key.encode()
+    return len(encoded), encoded
+
+
+def _numeric_text(number: float) -> str:
+    """A JSON number as PostgreSQL's `numeric` writes it back: never an exponent (1e-05 is
+    0.00001), no negative zero. The value is the one `json.dumps` wrote into the row."""
+    if not math.isfinite(number):
+        raise ValueError(f"{number} is not a JSON number")
+    text = format(Decimal(repr(number)), "f")
+    return text[1:] if number == 0 and text.startswith("-") else text
+
+
+def details_json(value: Any) -> str:  # any JSON value
+    """`details` as reading its row back gives it (`_compact_details` in SQL): compact, keys
+    in jsonb's order, numbers in `numeric`'s form, strings escaped as both escape them."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=_jsonb_key)
+        return "{" + ",".join(_escape(key) + ":" + details_json(value[key]) for key in keys) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(details_json, value)) + "]"
+    if isinstance(value, float):
+        return _numeric_text(value)
+    return _dumps(value)  # a string, an integer, true, false, null
 
 
 def _text(value: object) -> object:
@@ -146,8 +189,9 @@ def _text(value: object) -> object:
 def as_dict(values: Sequence[Any]) -> dict[str, Any]:  # an event as JSON values
     """The event whose column values (in `EVENT_COLUMN_NAMES` order) start `values`.
 
-    Values come either as `EVENT_COLUMNS` reads them (text where PostgreSQL formats) or as
-    Python objects (a row just written): `_text` gives both the same form.
+    Values come either as `EVENT_COLUMNS` reads them (text where PostgreSQL formats, `details`
+    as its JSON text) or as Python objects (a row just written): `_text` gives both the same
+    form, but for `details`, which stays as it came.
     """
     (
         id_, tenant, seq, action_type, action, entity_type, entity_id,
@@ -192,9 +236,10 @@ def _quoted(value: object) -> str:  # a value `_text` makes plain ASCII text, or
 def render(values: Sequence[Any]) -> str:
     """The event as the API returns it: compact JSON, in EventOut's field order.
 
-    Written member by member with the C string escaper `json.dumps` uses: the same text as
-    `_dumps(as_dict(values))` (a unit test holds them equal) in half the time, which is most
-    of an export's Python work. `values` may go on past the event's columns (paging keys).
+    For rows just written (the answer to a write): the same text PostgreSQL writes for the
+    stored row with `EVENT_JSON` (an integration test holds them equal byte for byte), member
+    by member with the C string escaper `json.dumps` uses. `values` may go on past the event's
+    columns.
     """
     (
         id_, tenant, seq, action_type, action, entity_type, entity_id,
@@ -217,7 +262,7 @@ def render(values: Sequence[Any]) -> str:
         f'"status_changed_at":{_quoted(status_changed_at)},'
         f'"ip_address":{_quoted(ip_address)},"user_agent":{_string(user_agent)},'
         f'"request_id":{_string(request_id)},'
-        f'"details":{"null" if details is None else _dumps(details)},'
+        f'"details":{details_json(details)},'
         f'"hash":{_quoted(hash_)},"prev_hash":{_quoted(prev_hash)},'
         f'"erased_at":{_quoted(erased_at)}}}'
     )
@@ -237,7 +282,11 @@ def csv_rows(rows: Sequence[Sequence[Any]]) -> str:
         event = as_dict(values)
         actor = event.pop("actor") or {}
         details = event["details"]
-        event["details"] = "" if details is None else _dumps(details)
+        # As the JSON form writes it: read by `EVENT_COLUMNS`, it already is that text.
+        if details is None:
+            event["details"] = ""
+        elif not isinstance(details, str):
+            event["details"] = details_json(details)
         writer.writerow(
             [
                 actor.get(column[6:]) if column.startswith("actor.") else event[column]
@@ -251,8 +300,8 @@ async def fetch_rendered(session: AsyncSession, tenant: str, ids: Sequence[uuid.
     """The events with these ids, rendered, in the order given (inside the caller's transaction)."""
     rows: Sequence[Row[*tuple[Any, ...]]] = (
         await session.execute(
-            select(*EVENT_JSON, events.c.id).where(events.c.tenant == tenant, events.c.id.in_(ids))
+            select(EVENT_JSON, events.c.id).where(events.c.tenant == tenant, events.c.id.in_(ids))
         )
     ).all()
-    by_id = {row.id: render_selected(row) for row in rows}
+    by_id: dict[uuid.UUID, str] = {row.id: row.event for row in rows}
     return [by_id[event_id] for event_id in ids if event_id in by_id]

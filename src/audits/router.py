@@ -174,12 +174,12 @@ async def export_events(
     else:
         if since_size is not None:
             raise UnprocessableRequest("`since_size` applies to `format=bundle` only.")
-        batches = export.stream(
+        chunks = export.stream(
             session=session, selection=selection, format=format, descending=descending
         )
         # The first batch is read before the response starts: a database failure or a
         # statement timeout there is still a problem response, not a 200 with a broken body.
-        body = export.encode(format, await export.started(batches))
+        body = await export.started(chunks)
     filename = f"audit-events-{selection.access.tenant}.{export.EXTENSIONS[format]}"
     return StreamingResponse(
         body,

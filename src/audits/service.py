@@ -15,7 +15,7 @@ from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, Even
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
 from src.audits.integrity import StoredEvent
 from src.audits.query import EVENTS_ORDER, STORED_COLUMNS, Selection, conditions, events
-from src.audits.rendering import EVENT_JSON, fetch_rendered, render_selected
+from src.audits.rendering import EVENT_JSON, fetch_rendered
 from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
 from src.pagination import CursorCodec, keyset_page
@@ -145,7 +145,7 @@ async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUI
     async with session.begin():
         row = (
             await session.execute(
-                select(*EVENT_JSON, events.c.erased_at).where(
+                select(EVENT_JSON, events.c.erased_at).where(
                     *conditions(access.tenant, *access.fixed, include_erased=True),
                     events.c.id == event_id,
                 )
@@ -155,7 +155,8 @@ async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUI
         raise EventNotFound()
     if row.erased_at is not None:
         raise EventErased()
-    return render_selected(row)
+    event: str = row.event
+    return event
 
 
 async def list_page(
@@ -170,7 +171,7 @@ async def list_page(
     """One page of the selected events (API JSON each) and the cursor of the next page."""
     rows, next_cursor = await keyset_page(
         session,
-        select(*EVENT_JSON).where(selection.where()),
+        select(EVENT_JSON).where(selection.where()),
         keyset=EVENTS_ORDER,
         codec=codec,
         limit=limit,
@@ -178,7 +179,7 @@ async def list_page(
         descending=order == "desc",
         bound_to={"tenant": selection.access.tenant, "order": order},
     )
-    return [render_selected(row) for row in rows], next_cursor
+    return [row.event for row in rows], next_cursor
 
 
 GROUP_COLUMNS = {

@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.audits.filters import EventFilter
 from src.audits.integrity import StoredEvent
 from src.audits.query import STORED_COLUMNS, Selection, events
-from src.audits.rendering import EVENT_JSON, render_selected
+from src.audits.rendering import EVENT_JSON
 from src.auth import service as auth_service
 from src.exceptions import UnprocessableRequest
 from src.log import checkpoints, entries
 from src.log.exceptions import CheckpointNotFound, LogNotFound
 from src.log.proofs import NodeReader, consistency_proof
 from src.log.signing import LogIdentity
-from src.pagination import read_ahead
+from src.pagination import after_full, read_ahead
 from src.verifier import merkle
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
@@ -97,7 +97,7 @@ async def lines(
 
     async def fetch(after: int | None) -> Rows:
         """The next batch, and the tiles its proofs need, read in one short transaction."""
-        query = select(*EVENT_JSON, *STORED_COLUMNS).where(selection.where(), seq <= tree_size)
+        query = select(EVENT_JSON, *STORED_COLUMNS).where(selection.where(), seq <= tree_size)
         if after is not None:
             query = query.where(seq < after if descending else seq > after)
         query = query.order_by(seq.desc() if descending else seq.asc()).limit(BUNDLE_BATCH)
@@ -112,9 +112,8 @@ async def lines(
             await reader.load(session, wanted)
         return rows
 
-    width = len(EVENT_JSON)
     # The next batch (and its tiles) is read while this one is written out.
-    batches = read_ahead(fetch, lambda row: int(row.seq), BUNDLE_BATCH)
+    batches = read_ahead(fetch, after_full(lambda row: int(row.seq), BUNDLE_BATCH))
     async with aclosing(batches):
         async for rows in batches:
             indexes = [int(row.seq) - 1 for row in rows]
@@ -122,7 +121,7 @@ async def lines(
             # Consecutive leaves share all but the lowest elements of their proofs.
             encoded: dict[tuple[int, int], str] = {}
             for row, index in zip(rows, indexes, strict=True):
-                stored = StoredEvent(*row[width:])
+                stored = StoredEvent(*row[1:])
                 leaf = entries.leaf_of(stored)
                 proof = []
                 for lo, hi in merkle.inclusion_ranges(index, tree_size):
@@ -133,7 +132,7 @@ async def lines(
                 salt = stored.field_salt
                 salt_json = "null" if salt is None else f'"{bytes(salt).hex()}"'
                 chunk.append(
-                    f'{{"event":{render_selected(row)},"leaf_data":"{_b64(leaf)}","salt":{salt_json},'
+                    f'{{"event":{row.event},"leaf_data":"{_b64(leaf)}","salt":{salt_json},'
                     f'"leaf_index":{index},"inclusion":[{",".join(proof)}]}}\n'
                 )
             reader.trim()

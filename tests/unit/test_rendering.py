@@ -13,6 +13,7 @@ from src.audits.rendering import (
     _dumps,
     as_dict,
     csv_rows,
+    details_json,
     render,
 )
 from src.audits.schemas import EventOut
@@ -89,7 +90,7 @@ def test_csv_has_a_column_per_field_with_the_actor_flattened() -> None:
     assert CSV_COLUMNS[7:10] == ("actor.id", "actor.type", "actor.name")
     [line] = csv_rows([columns()]).splitlines()
     assert line.startswith("019aa7c3-1c2e-7d3f-9a4b-5c6d7e8f9a0b,acme,42,delete,")
-    assert '"{""reason"":""cleanup"",""n"":[1,2.5,null,true]}"' in line
+    assert '"{""n"":[1,2.5,null,true],""reason"":""cleanup""}"' in line  # as in the JSON
 
 
 @pytest.mark.parametrize(
@@ -104,8 +105,48 @@ def test_csv_has_a_column_per_field_with_the_actor_flattened() -> None:
 )
 def test_render_writes_what_the_json_encoder_would(overrides: dict[str, object]) -> None:
     values = columns(**overrides)
-    assert render(values) == _dumps(as_dict(values))
+    details = as_dict(values)["details"]
+    # Byte for byte but `details`, whose keys and numbers are as PostgreSQL writes them.
+    assert render(values) == _dumps(as_dict(values) | {"details": None}).replace(
+        '"details":null', f'"details":{details_json(details)}'
+    )
+    assert json.loads(render(values)) == json.loads(_dumps(as_dict(values)))
     as_text = [
         str(value) if isinstance(value, uuid.UUID) else value for value in values
     ]  # an id as PostgreSQL hands it over
     assert render(as_text) == render(values)
+
+
+@pytest.mark.parametrize(
+    ("details", "stored"),
+    [
+        (
+            {"zeta": 1, "a": {"yy": None, "x": True}, "mid": "m"},
+            '{"a":{"x":true,"yy":null},"mid":"m","zeta":1}',
+        ),
+        ({"é": 1, "z": 2, "ab": 3}, '{"z":2,"ab":3,"é":1}'),  # by length in bytes, then bytes
+        ([1e-7, -1.5e-5, 1e16, 1.5e300, 100.0, 0.1, -0.0, 0.0, 2**70, -3], None),
+        ('quote " backslash \\ nl \n bell \x07 \x7f 漢 \u2028', None),
+    ],
+)
+def test_details_are_written_as_postgresql_writes_jsonb(
+    details: object, stored: str | None
+) -> None:
+    """Keys in jsonb's order, numbers as `numeric` prints them (never an exponent, no -0)."""
+    text = details_json(details)
+    assert json.loads(text, parse_int=float) == details  # the same numbers
+    if stored is not None:
+        assert text == stored
+    if isinstance(details, list):
+        assert text == (
+            "[0.0000001,-0.000015,10000000000000000,15" + "0" * 299
+            + ",100.0,0.1,0.0,0.0,1180591620717411303424,-3]"
+        )  # fmt: skip
+    if isinstance(details, str):
+        assert text == _dumps(details)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_details_refuse_what_json_cannot_hold(number: float) -> None:
+    with pytest.raises(ValueError, match="is not a JSON number"):
+        details_json({"x": number})
