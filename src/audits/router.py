@@ -70,7 +70,9 @@ async def record_event(
     body: schemas.EventCreate, ingestion: IngestionDep, request: Request
 ) -> Response:
     recorded = await ingestion.record(body)
-    headers = {"Location": request.app.url_path_for("get_event", event_id=str(recorded.ids[0]))}
+    # The event's URL is this collection's plus its id. `url_path_for("get_event")` gives the
+    # same, but searches the routes raising an exception for each miss: 4% of a request.
+    headers = {"Location": f"{request.scope['path']}/{recorded.ids[0]}"}
     if recorded.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(recorded.items[0], status.HTTP_201_CREATED, headers)
