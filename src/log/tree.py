@@ -9,6 +9,7 @@ tile. Callers hold the chain head's row lock, so one writer at a time grows a te
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,18 +46,20 @@ class TreeGrowth:
                         tile.append(node)
 
 
-# One statement for every tile a write touched. A tile only grows at its end, and the head
+# Every tile a write touched, in one statement. A tile only grows at its end, and the head
 # lock orders the writers, so appending the new hashes to what is stored is the new tile.
-_APPEND_TILES = text(
+# Writers of events run it as part of their own statement (`src/audits/ingest.py`).
+APPEND_TILES_SQL = (
     "INSERT INTO log_tile (tenant, level, index, hashes) "
-    "SELECT * FROM unnest(CAST(:tenants AS text[]), CAST(:levels AS smallint[]), "
-    "CAST(:indexes AS bigint[]), CAST(:hashes AS bytea[])) "
+    "SELECT * FROM unnest(CAST(:tile_tenants AS text[]), CAST(:tile_levels AS smallint[]), "
+    "CAST(:tile_indexes AS bigint[]), CAST(:tile_hashes AS bytea[])) "
     "ON CONFLICT (tenant, level, index) DO UPDATE SET hashes = log_tile.hashes || excluded.hashes"
 )
+_APPEND_TILES = text(APPEND_TILES_SQL)
 
 
-async def write_tiles(session: AsyncSession, growth: dict[str, TreeGrowth]) -> None:
-    """Store the tile appends of any number of tenants' growth, in one statement."""
+def tile_appends(growth: dict[str, TreeGrowth]) -> dict[str, list[Any]]:
+    """`APPEND_TILES_SQL`'s parameters: the tile appends of any number of tenants' growth."""
     tenants: list[str] = []
     levels: list[int] = []
     indexes: list[int] = []
@@ -67,11 +70,19 @@ async def write_tiles(session: AsyncSession, growth: dict[str, TreeGrowth]) -> N
             levels.append(level)
             indexes.append(index)
             hashes.append(b"".join(nodes))
-    if tenants:
-        await session.execute(
-            _APPEND_TILES,
-            {"tenants": tenants, "levels": levels, "indexes": indexes, "hashes": hashes},
-        )
+    return {
+        "tile_tenants": tenants,
+        "tile_levels": levels,
+        "tile_indexes": indexes,
+        "tile_hashes": hashes,
+    }
+
+
+async def write_tiles(session: AsyncSession, growth: dict[str, TreeGrowth]) -> None:
+    """Store the tile appends of any number of tenants' growth, in one statement."""
+    appends = tile_appends(growth)
+    if appends["tile_tenants"]:
+        await session.execute(_APPEND_TILES, appends)
 
 
 async def integrate_backlog(session: AsyncSession, tenant: str) -> tuple[int, int] | None:
