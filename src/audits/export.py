@@ -70,12 +70,14 @@ def batch_query(
         return query
     batch = query.subquery("batch")
     keys = [batch.c[column.name] for column in EVENTS_ORDER.key]
+    # Every aggregate in the batch's own order: PostgreSQL (16 and later) then reads the
+    # batch as the index gives it, with no sort; the last key is the last element.
     in_order = [key.desc() if descending else key.asc() for key in keys]
-    last_first = [key.asc() if descending else key.desc() for key in keys]
+    count = func.count()
     return select(
         func.string_agg(batch.c.event + literal("\n"), aggregate_order_by(literal(""), *in_order)),
-        func.count(),
-        *(func.array_agg(aggregate_order_by(key, *last_first))[1] for key in keys),
+        count,
+        *(func.array_agg(aggregate_order_by(key, *in_order))[count] for key in keys),
     )
 
 
