@@ -101,13 +101,21 @@ class Keyset:
     def after(self, values: Sequence[object], descending: bool) -> ColumnElement[bool]:
         """Rows strictly after the row whose key is `values`, in sort order: one row
         comparison, which the key's index serves however deep the position."""
-        last = tuple_(
+        last = self._position(values)
+        return tuple_(*self.key) < last if descending else tuple_(*self.key) > last
+
+    def up_to(self, values: Sequence[object], descending: bool) -> ColumnElement[bool]:
+        """Rows up to and including the row whose key is `values`, in sort order."""
+        last = self._position(values)
+        return tuple_(*self.key) >= last if descending else tuple_(*self.key) <= last
+
+    def _position(self, values: Sequence[object]) -> ColumnElement[Any]:
+        return tuple_(
             *(
                 cast(literal(value), column.type)
                 for value, column in zip(values, self.key, strict=True)
             )
         )
-        return tuple_(*self.key) < last if descending else tuple_(*self.key) > last
 
     def order(self, descending: bool) -> list[ColumnElement[Any]]:
         return [column.desc() if descending else column.asc() for column in self.key]
