@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence, Sized
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -27,7 +27,6 @@ from src.exceptions import DomainError
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
 PositionT = TypeVar("PositionT")
-BatchT = TypeVar("BatchT", bound=Sized)
 
 CursorValue = str | int | list[str] | None
 
@@ -172,39 +171,26 @@ def _unb64(text: str) -> bytes:
 
 
 async def read_ahead(
-    fetch: Callable[[PositionT | None], Awaitable[BatchT]],
-    next_position: Callable[[BatchT], PositionT | None],
-) -> AsyncGenerator[BatchT, None]:
+    fetch: Callable[[PositionT | None], Awaitable[Sequence[RowT]]],
+    position_of: Callable[[RowT], PositionT],
+    batch_size: int,
+) -> AsyncGenerator[Sequence[RowT], None]:
     """Every keyset batch in order, the next one fetched while the caller handles this one.
 
-    `fetch(after)` returns the batch after `after` (`None`: from the start); `next_position`
-    says where the next batch starts, or None when this one was the last (`after_full` does
-    that for a batch of rows). While the caller hashes or writes out one batch, PostgreSQL
-    reads the next on another core, instead of each waiting for the other. Empty batches are
-    not yielded. Close the iterator (`contextlib.aclosing`) when leaving early: that cancels
-    the read ahead.
+    `fetch(after)` returns up to `batch_size` rows after `after` (`None`: from the start); a
+    shorter batch is the last. While the caller hashes or writes out one batch, PostgreSQL reads
+    the next on another core, instead of each waiting for the other. Close the iterator
+    (`contextlib.aclosing`) when leaving early: that cancels the read ahead.
     """
-    pending: asyncio.Future[BatchT] | None = asyncio.ensure_future(fetch(None))
+    pending: asyncio.Future[Sequence[RowT]] | None = asyncio.ensure_future(fetch(None))
     try:
         while pending is not None:
-            batch = await pending
+            rows = await pending
             pending = None
-            after = next_position(batch)
-            if after is not None:
-                pending = asyncio.ensure_future(fetch(after))
-            if len(batch):
-                yield batch
+            if len(rows) >= batch_size:
+                pending = asyncio.ensure_future(fetch(position_of(rows[-1])))
+            if rows:
+                yield rows
     finally:
         if pending is not None:
             pending.cancel()
-
-
-def after_full(
-    position_of: Callable[[RowT], PositionT], batch_size: int
-) -> Callable[[Sequence[RowT]], PositionT | None]:
-    """For `read_ahead` over batches of up to `batch_size` rows: a shorter one is the last."""
-
-    def next_position(rows: Sequence[RowT]) -> PositionT | None:
-        return position_of(rows[-1]) if len(rows) >= batch_size else None
-
-    return next_position

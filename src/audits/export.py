@@ -5,7 +5,7 @@ body, so the per-chunk cost (ASGI message, gzip flush, socket write) is paid per
 An NDJSON batch arrives as one text PostgreSQL wrote: the lines of its events, joined;
 Python only passes it on, and two PostgreSQL backends write two batches at once. CSV batches
 are rows, read one batch ahead. Either way a batch is a short statement in a transaction of
-its own, at most two batches are held, and a slow client slows the reads (the response
+its own, at most three batches are held, and a slow client slows the reads (the response
 waits for each chunk to be sent before asking for more), so memory and the time any
 snapshot is held stay constant.
 """
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from src.audits.query import EVENTS_ORDER, Selection, events
 from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows
-from src.pagination import after_full, read_ahead
+from src.pagination import read_ahead
 
 ExportFormat = Literal["ndjson", "csv", "bundle"]
 MEDIA_TYPES: dict[ExportFormat, str] = {
@@ -47,9 +47,6 @@ class Lines:
     text: str  # the lines, each ending with a newline
     count: int
     last: Position | None
-
-    def __len__(self) -> int:
-        return self.count
 
 
 def batch_query(
@@ -136,8 +133,8 @@ async def _ndjson_chunks(
     batches at once. Each batch first probes where it ends (a keys-only read) and hands that
     bound to the next one at once, so batches start a probe apart, not a batch apart. Batches
     cover contiguous key ranges: an event written meanwhile into a range not read yet is
-    exported, and none twice. At most `LANES` batches are held, so the response's back
-    pressure stops the reads.
+    exported, and none twice. At most `LANES` batches are read ahead of the one being sent, so
+    the response's back pressure stops the reads.
     """
     async with _another_session(session) as second:
         sessions = (session, second)
@@ -163,10 +160,10 @@ async def _ndjson_chunks(
             await start_batches()
             while reading:
                 lines, up_to = await reading.popleft()
-                if up_to is None and len(lines) >= EXPORT_BATCH:  # the last one grew meanwhile
+                if up_to is None and lines.count >= EXPORT_BATCH:  # the last one grew meanwhile
                     more, after = True, lines.last
                 await start_batches()  # the freed session reads on while this batch is sent
-                if len(lines):
+                if lines.count:
                     yield lines.text
         finally:
             for task in reading:
@@ -179,7 +176,7 @@ async def _read_batch(
     selection: Selection,
     descending: bool,
     after: Position | None,
-    bound: "asyncio.Future[Position | None]",
+    bound: asyncio.Future[Position | None],
 ) -> tuple[Lines, Position | None]:
     """Probe where the batch after `after` ends and set `bound` to it, then read its lines."""
     try:
@@ -221,7 +218,7 @@ async def _csv_chunks(
             rows: Sequence[Row[*tuple[Any, ...]]] = (await session.execute(query)).all()
         return rows
 
-    batches = read_ahead(fetch, after_full(lambda row: (row[-2], row[-1]), EXPORT_BATCH))
+    batches = read_ahead(fetch, lambda row: (row[-2], row[-1]), EXPORT_BATCH)
     async with aclosing(batches):
         async for rows in batches:
             yield csv_rows(rows)

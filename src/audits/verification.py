@@ -17,7 +17,7 @@ from src.auth.schemas import TenantAccess
 from src.log import verification as log_verification
 from src.log.signing import LogIdentity
 from src.log.verification import LeafCheck
-from src.pagination import after_full, read_ahead
+from src.pagination import read_ahead
 
 VERIFY_BATCH = 5000
 
@@ -80,7 +80,7 @@ async def verify(
                 await leaf_check.load(session, [int(row.seq) for row in rows])
             return rows
 
-        batches = read_ahead(fetch, after_full(lambda row: int(row.seq), VERIFY_BATCH))
+        batches = read_ahead(fetch, lambda row: int(row.seq), VERIFY_BATCH)
         async with aclosing(batches):
             async for rows in batches:
                 leaves: list[tuple[int, bytes]] = []

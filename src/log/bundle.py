@@ -24,7 +24,7 @@ from src.log import checkpoints, entries
 from src.log.exceptions import CheckpointNotFound, LogNotFound
 from src.log.proofs import NodeReader, consistency_proof
 from src.log.signing import LogIdentity
-from src.pagination import after_full, read_ahead
+from src.pagination import read_ahead
 from src.verifier import merkle
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
@@ -113,7 +113,7 @@ async def lines(
         return rows
 
     # The next batch (and its tiles) is read while this one is written out.
-    batches = read_ahead(fetch, after_full(lambda row: int(row.seq), BUNDLE_BATCH))
+    batches = read_ahead(fetch, lambda row: int(row.seq), BUNDLE_BATCH)
     async with aclosing(batches):
         async for rows in batches:
             indexes = [int(row.seq) - 1 for row in rows]

@@ -11,8 +11,9 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.audits.ingest import _rendered, chain_rows
+from src.audits.ingest import _NEW_EVENT_COLUMNS, _rendered, chain_rows
 from src.audits.integrity import CommittedContent
+from src.audits.query import events
 from src.audits.schemas import EventIn
 from src.verifier.content import (
     EventMismatch,
@@ -154,3 +155,14 @@ def test_numbers_are_written_as_ecmascript_does(number: float) -> None:
 def test_non_finite_numbers_are_not_json() -> None:
     with pytest.raises(ValueError, match="NaN"):
         es_number(math.inf)
+
+
+def test_the_write_statement_sets_every_column_a_chained_row_has() -> None:
+    """The one statement that inserts events names each column `chain_rows` fills, no other,
+    and every one of them is a column of the table (a new column cannot be left out)."""
+    chained = chain_rows("acme", 0, bytes(32), [EventIn.model_validate(event())], RECEIVED)
+    [row] = chained.rows
+    assert set(_NEW_EVENT_COLUMNS) == set(row)
+    assert set(_NEW_EVENT_COLUMNS) <= set(events.c.keys())
+    unset = set(events.c.keys()) - set(row)  # what PostgreSQL fills or later changes set
+    assert unset == {"status_changed_at", "erased_at", "erased_hashes", "search_vector"}

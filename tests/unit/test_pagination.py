@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.pagination import CursorCodec, InvalidCursor, after_full, read_ahead
+from src.pagination import CursorCodec, InvalidCursor, read_ahead
 
 codec = CursorCodec(b"server-secret")
 
@@ -83,18 +83,14 @@ class TestReadAhead:
     @pytest.mark.parametrize(("total", "batch"), [(0, 3), (2, 3), (3, 3), (7, 3), (9, 3)])
     async def test_every_row_once_in_order(self, total: int, batch: int) -> None:
         asked, fetch = self.source(total, batch)
-        rows = [
-            row
-            async for rows in read_ahead(fetch, after_full(lambda row: row, batch))
-            for row in rows
-        ]
+        rows = [row async for rows in read_ahead(fetch, lambda row: row, batch) for row in rows]
         assert rows == list(range(1, total + 1))
         # A short batch is the last: only a full one (or a first, empty one) asks again.
         assert asked == [None, *range(batch, total + 1, batch)]
 
     async def test_the_next_batch_is_fetched_while_the_caller_works(self) -> None:
         asked, fetch = self.source(9, 3)
-        batches = read_ahead(fetch, after_full(lambda row: row, 3))
+        batches = read_ahead(fetch, lambda row: row, 3)
         async with aclosing(batches):
             first = await anext(batches)
             await asyncio.sleep(0.01)  # the caller busy with the first batch
@@ -115,7 +111,7 @@ class TestReadAhead:
                 raise
             raise AssertionError("not cancelled")
 
-        batches = read_ahead(fetch, after_full(lambda row: row, 2))
+        batches = read_ahead(fetch, lambda row: row, 2)
         async with aclosing(batches):
             assert await anext(batches) == [1, 2]
             await asyncio.wait_for(started.wait(), timeout=5)
