@@ -25,7 +25,7 @@ from src.logging import configure_logging
 from src.migrations import PROJECT_ROOT, upgrade_to_head
 from src.pagination import CursorCodec
 from src.viewer import service as viewer_service
-from src.viewer.constants import MAX_TTL_SECONDS, PAGE_PATH
+from src.viewer.constants import MAX_TTL_SECONDS
 from src.viewer.schemas import ViewerTokenCreate
 
 app = typer.Typer(
@@ -304,7 +304,7 @@ def dev(
         token = asyncio.run(_dev_viewer_token(settings, key))
         typer.echo(
             f"Viewer of tenant `{DEV_VIEWER_TENANT}` (a read-only token, valid for a day):\n"
-            f"  http://{host}:{port}{PAGE_PATH}#token={token}\n",
+            f"  {viewer_service.page_url(f'http://{host}:{port}', token)}\n",
             err=True,
         )
         typer.echo(

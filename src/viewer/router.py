@@ -51,7 +51,8 @@ async def create_token(
         access=auth_service.resolve_tenant(principal, body.tenant),
         request=body,
     )
-    page = str(request.base_url).rstrip("/") + "/viewer"
     return ViewerTokenCreated(
-        token=minted.token, expires_at=minted.expires_at, url=f"{page}#token={minted.token}"
+        token=minted.token,
+        expires_at=minted.expires_at,
+        url=service.page_url(str(request.base_url), minted.token),
     )

@@ -15,7 +15,7 @@ from src.auth.models import ApiKey
 from src.auth.schemas import Principal, TenantAccess, ViewerGrant
 from src.database import standalone
 from src.exceptions import Unauthorized
-from src.viewer.constants import TOKEN_PREFIX
+from src.viewer.constants import PAGE_PATH, TOKEN_PREFIX
 from src.viewer.exceptions import TenantNotFound
 from src.viewer.models import ViewerToken
 from src.viewer.schemas import ViewerFilter, ViewerTokenCreate
@@ -25,6 +25,12 @@ from src.viewer.schemas import ViewerFilter, ViewerTokenCreate
 class MintedToken:
     token: str  # the whole `tmv_<public id>_<secret>` string, shown once
     expires_at: datetime
+
+
+def page_url(origin: str, token: str) -> str:
+    """The viewer page at `origin` (`http://host:port`), with the token in the URL fragment:
+    a fragment is never sent to a server, so the token stays out of access logs."""
+    return f"{origin.rstrip('/')}{PAGE_PATH}#token={token}"
 
 
 def parse_public_id(token: str) -> str | None:
