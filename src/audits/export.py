@@ -36,7 +36,6 @@ MEDIA_TYPES: dict[ExportFormat, str] = {
 EXTENSIONS: dict[ExportFormat, str] = {"ndjson": "ndjson", "csv": "csv", "bundle": "bundle.ndjson"}
 
 EXPORT_BATCH = 5000  # events per batch: about 3 MB of NDJSON
-LANES = 2  # NDJSON batches read at once, each by a PostgreSQL backend of its own
 Position = tuple[datetime, uuid.UUID]  # (occurred_at, id) of the last event of a batch
 
 
@@ -127,28 +126,28 @@ async def stream(
 async def _ndjson_chunks(
     session: AsyncSession, selection: Selection, descending: bool
 ) -> AsyncGenerator[str, None]:
-    """The batches' lines in order, `LANES` batches read at once, each on its own session.
+    """The batches' lines in order, two batches read at once, each on its own session.
 
     PostgreSQL writing the lines is what an NDJSON export waits on; two backends write two
     batches at once. Each batch first probes where it ends (a keys-only read) and hands that
     bound to the next one at once, so batches start a probe apart, not a batch apart. Batches
     cover contiguous key ranges: an event written meanwhile into a range not read yet is
-    exported, and none twice. At most `LANES` batches are read ahead of the one being sent, so
+    exported, and none twice. At most two batches are read ahead of the one being sent, so
     the response's back pressure stops the reads.
     """
     async with _another_session(session) as second:
         sessions = (session, second)
         reading: deque[asyncio.Task[tuple[Lines, Position | None]]] = deque()
-        started = 0  # batches started: batch n reads on sessions[n % LANES]
+        started = 0  # batches started: batch n reads on sessions[n % len(sessions)]
         after: Position | None = None  # where the next batch to start begins
         more = True  # a batch may follow those started
 
         async def start_batches() -> None:
             """Start batches on the free sessions, each once the one before knows its end."""
             nonlocal started, after, more
-            while more and len(reading) < LANES:
+            while more and len(reading) < len(sessions):
                 bound: asyncio.Future[Position | None] = asyncio.Future()
-                lane = sessions[started % LANES]
+                lane = sessions[started % len(sessions)]
                 reading.append(
                     asyncio.create_task(_read_batch(lane, selection, descending, after, bound))
                 )
