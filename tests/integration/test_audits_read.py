@@ -11,24 +11,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.api import post, post_many
+from tests.support.api import all_pages, post, post_many
 from tests.support.events import at, event
 from tests.support.paths import api_path
 from tests.support.problems import assert_problem
-
-
-async def all_pages(
-    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
-) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get(api_path("list_events"), headers=headers, params=query)).json()
-        items.extend(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
 
 
 class TestGet:

@@ -42,3 +42,18 @@ async def post_many(
 def ago(**delta: float) -> str:
     """Now minus `delta` (timedelta's arguments), as RFC 3339."""
     return (datetime.now(UTC) - timedelta(**delta)).isoformat().replace("+00:00", "Z")
+
+
+async def all_pages(
+    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
+) -> list[dict[str, Any]]:
+    """Every event the list gives for `params`, following `next_cursor` to the end."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(api_path("list_events"), headers=headers, params=query)).json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
