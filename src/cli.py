@@ -325,6 +325,7 @@ def _run_server(settings: Settings, *, host: str, port: int, workers: int) -> No
         access_log=False,  # the app writes its own JSON access log
         proxy_headers=True,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
 
 

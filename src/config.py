@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         "are cancelled.",
     )
 
+    http_keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds an idle HTTP/1.1 keep-alive connection stays open. Set it above the "
+        "idle timeout of the load balancer or client pool in front, so the server never closes "
+        "a connection at the moment a client reuses it (that request would get no answer).",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of JSON log lines written to stdout."
     )

@@ -14,7 +14,9 @@ from tests.support.events import event
 from tests.support.faults import (
     ANSWER_WITHIN_SECONDS,
     Outcomes,
+    Writer,
     assert_chain_verifies,
+    assert_every_read_request_answered,
     assert_seq_gap_free,
     eventually,
     stored_ids,
@@ -30,39 +32,37 @@ MAX_LOAD_SECONDS = 90  # every loop below ends by itself
 
 
 async def single_writer(
-    http: httpx.AsyncClient, headers: dict[str, str], n: int, stop: asyncio.Event, seen: Outcomes
+    writer: Writer, headers: dict[str, str], n: int, stop: asyncio.Event
 ) -> None:
+    """One event after another, each under its own key; a 503 moves on to the next event."""
     deadline = time.monotonic() + MAX_LOAD_SECONDS
     while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            response = await http.post(
-                api_path("list_events"), headers=headers, json=event(entity_id=f"single-{n}")
-            )
-        except httpx.HTTPError as error:
-            seen.unanswered.append(f"single-{n}: {error!r}")
+        body = event(entity_id=f"single-{n}")
+        response = await writer.post(
+            api_path("list_events"),
+            headers=headers,
+            body=body,
+            key=uuid.uuid4().hex,
+            what=f"single-{n}",
+        )
+        if response is None:
             return
-        seen.record(response)
         if response.status_code != 201:
             await asyncio.sleep(0.05)  # as a client honouring Retry-After, only sooner
 
 
-async def batch_writer(
-    http: httpx.AsyncClient, headers: dict[str, str], stop: asyncio.Event, seen: Outcomes
-) -> None:
+async def batch_writer(writer: Writer, headers: dict[str, str], stop: asyncio.Event) -> None:
     """Batches under an Idempotency-Key, each retried with its key until it is acknowledged."""
     deadline = time.monotonic() + MAX_LOAD_SECONDS
     while not stop.is_set() and time.monotonic() < deadline:
         key = uuid.uuid4().hex
         body = {"events": [event(entity_id=f"batch-{key}-{i}") for i in range(BATCH_SIZE)]}
         while time.monotonic() < deadline:
-            try:
-                response = await http.post(
-                    api_path("record_batch"), headers={**headers, "Idempotency-Key": key}, json=body
-                )
-            except httpx.HTTPError as error:
-                seen.unanswered.append(f"batch {key}: {error!r}")
+            response = await writer.post(
+                api_path("record_batch"), headers=headers, body=body, key=key, what=f"batch {key}"
+            )
+            if response is None:
                 return
-            seen.record(response)
             if response.status_code == 201:
                 break
             await asyncio.sleep(0.05)
@@ -74,18 +74,30 @@ async def test_a_crash_of_postgresql_is_survived(
     start_api: Callable[..., ApiProcess],
     acme: dict[str, str],
 ) -> None:
-    api = start_api(database_pool_timeout_seconds="2", database_connect_timeout_seconds="2")
+    # The access log (INFO) names every request the server read, by the writers' request ids.
+    api = start_api(
+        database_pool_timeout_seconds="2",
+        database_connect_timeout_seconds="2",
+        log_level="INFO",
+        access_log="true",
+    )
     seen = Outcomes()
     stop = asyncio.Event()
     limits = httpx.Limits(max_connections=SINGLE_WRITERS + 8)
-    async with httpx.AsyncClient(
-        base_url=api.base_url, timeout=ANSWER_WITHIN_SECONDS, limits=limits
-    ) as http:
+    new_connections = httpx.Limits(max_keepalive_connections=0)
+    async with (
+        httpx.AsyncClient(
+            base_url=api.base_url, timeout=ANSWER_WITHIN_SECONDS, limits=limits
+        ) as http,
+        httpx.AsyncClient(
+            base_url=api.base_url, timeout=ANSWER_WITHIN_SECONDS, limits=new_connections
+        ) as fresh,
+    ):
+        writer = Writer(http, fresh, seen)
         load = [
-            asyncio.create_task(single_writer(http, acme, n, stop, seen))
-            for n in range(SINGLE_WRITERS)
+            asyncio.create_task(single_writer(writer, acme, n, stop)) for n in range(SINGLE_WRITERS)
         ]
-        load.append(asyncio.create_task(batch_writer(http, acme, stop, seen)))
+        load.append(asyncio.create_task(batch_writer(writer, acme, stop)))
 
         async def flowing() -> bool:
             return len(seen.created) >= 200
@@ -120,6 +132,8 @@ async def test_a_crash_of_postgresql_is_survived(
         await asyncio.gather(*load)
 
         assert seen.unanswered == [], seen.unanswered[:5]  # no request hung or was dropped
+        writes = {api_path("list_events"), api_path("record_batch")}
+        await assert_every_read_request_answered(api.log_file, writes, seen)
         assert seen.unexpected == [], seen.unexpected[:5]  # only 201s and 503 problems
         assert seen.unavailable > 0  # the outage was seen, as 503s with Retry-After
         acknowledged = {uuid.UUID(event_id) for event_id in seen.created}

@@ -1,10 +1,12 @@
 """What fault tests look at: the database directly, and outcomes of many requests."""
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -82,6 +84,8 @@ class Outcomes:
 
     created: list[str] = field(default_factory=list)  # ids of acknowledged events
     unavailable: int = 0
+    answered: set[str] = field(default_factory=set)  # request ids that got a response
+    retried: list[str] = field(default_factory=list)  # no response byte, so sent again
     unanswered: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     last_created_at: float = 0.0
@@ -103,3 +107,93 @@ class Outcomes:
             self.unexpected.append(f"{response.status_code} {response.text[:300]}")
             return
         self.unavailable += 1
+
+
+# A request sent on a reused keep-alive connection just as the server's idle timer closes it
+# is never read, and gets no response at all (a reset or a bare close). RFC 9112 section 9.3.1
+# lets a client send such a request again; the load below does, once, as real clients do.
+NO_RESPONSE = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+ACCESS_LOGGER = "trailmark.access"
+
+
+class Writer:
+    """The fault tests' client: POSTs under an `Idempotency-Key`, each attempt with its own
+    `X-Request-ID`, retrying once what got no response byte, and recording every outcome.
+
+    The retry goes on a new connection (`fresh`), so another idle connection the server
+    closes at the same instant cannot swallow it too. The request ids are what the server's
+    access log is checked against (`assert_every_read_request_answered`): a request the server
+    read and did not answer fails the test whether or not it was retried.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, fresh: httpx.AsyncClient, seen: Outcomes) -> None:
+        self.http = http
+        self.fresh = fresh
+        self.seen = seen
+
+    async def post(
+        self, path: str, *, headers: dict[str, str], body: object, key: str, what: str
+    ) -> httpx.Response | None:
+        """The answer, or None when there was none (recorded in `seen.unanswered`)."""
+        for client in (self.http, self.fresh):
+            request_id = uuid.uuid4().hex
+            head = _ResponseHead()
+            try:
+                response = await client.post(
+                    path,
+                    headers={**headers, "Idempotency-Key": key, "X-Request-ID": request_id},
+                    json=body,
+                    extensions={"trace": head.trace},
+                )
+            except NO_RESPONSE as error:
+                if head.received or client is self.fresh:
+                    self.seen.unanswered.append(f"{what} ({request_id}): {error!r}")
+                    return None
+                self.seen.retried.append(f"{what} ({request_id}): {error!r}")
+                continue
+            except httpx.HTTPError as error:  # a timeout: the request hung
+                self.seen.unanswered.append(f"{what} ({request_id}): {error!r}")
+                return None
+            self.seen.answered.add(request_id)
+            self.seen.record(response)
+            return response
+        raise AssertionError("unreachable: the retry's outcome returns")
+
+
+class _ResponseHead:
+    """Whether a response's status line and headers arrived (httpcore's trace events)."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    async def trace(self, event: str, info: dict[str, object]) -> None:
+        if event == "http11.receive_response_headers.complete":
+            self.received = True
+
+
+def access_logged_request_ids(log_file: Path, routes: set[str]) -> set[str]:
+    """The request ids of the API's access-log lines for `routes`: the requests it read."""
+    ids = set()
+    for line in log_file.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # not one of the app's JSON lines (a traceback, coverage's warnings)
+        if record.get("logger") == ACCESS_LOGGER and record.get("route") in routes:
+            ids.add(record["request_id"])
+    return ids
+
+
+async def assert_every_read_request_answered(
+    log_file: Path, routes: set[str], seen: Outcomes
+) -> None:
+    """The requests the server read (its access log) are exactly the ones the load had
+    answered: none was read and dropped, and the log is complete (else the check is void)."""
+
+    async def logged() -> bool:  # a line is written just after its response is sent
+        return seen.answered <= access_logged_request_ids(log_file, routes)
+
+    await eventually(logged, within=5, what="every answered request is in the access log")
+    read = access_logged_request_ids(log_file, routes)
+    dropped = read - seen.answered
+    assert not dropped, f"{len(dropped)} requests read and not answered: {sorted(dropped)[:5]}"
