@@ -137,6 +137,12 @@ def require(scope: Scope, *, viewers: bool = False) -> Callable[[Principal], Awa
 
 AdminDep = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
+# How every tenant-scoped route lets an admin name the tenant (a body `tenant` may too).
+TenantQuery = Annotated[
+    TenantSlug | None,
+    Query(description="The tenant to act on: required for admin keys, optional otherwise."),
+]
+
 
 def tenant_access(scope: Scope, *, viewers: bool = False) -> Callable[..., Awaitable[TenantAccess]]:
     """A dependency for tenant-scoped routes needing `scope`: authorizes, then resolves (a
@@ -144,10 +150,7 @@ def tenant_access(scope: Scope, *, viewers: bool = False) -> Callable[..., Await
 
     async def resolve(
         principal: Annotated[Principal, Depends(require(scope, viewers=viewers))],
-        tenant: Annotated[
-            TenantSlug | None,
-            Query(description="The tenant to act on: required for admin keys, optional otherwise."),
-        ] = None,
+        tenant: TenantQuery = None,
     ) -> TenantAccess:
         return auth_service.resolve_tenant(principal, tenant)
 

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits import prompts
 from src.audits import service as audits_service
-from src.audits.exceptions import InvalidSearchQuery, QuestionNotMappable, TenantNotFound
+from src.audits.exceptions import InvalidSearchQuery, QuestionNotMappable
 from src.audits.filters import EventFilter, parse_search, to_search
 from src.audits.query import Selection
+from src.auth.exceptions import TenantNotFound
 from src.auth.schemas import TenantAccess
 from src.exceptions import UnprocessableRequest
 from src.openai import service as openai_service

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from src.audits import assistant, schemas
 from src.audits import exceptions as errors
 from src.audits.dependencies import ViewerReadAccess
+from src.auth.exceptions import TenantNotFound
 from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import Forbidden, Unauthorized
 from src.http.openapi import problem_responses
@@ -42,9 +43,7 @@ AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
         "`OPENAI_API_KEY`, 503 `ai_not_configured`. Needs `audits:read`."
     ),
     response_model=schemas.AskResponse,
-    responses=problem_responses(
-        *AUTH, errors.TenantNotFound, errors.QuestionNotMappable, *AI_ERRORS
-    ),
+    responses=problem_responses(*AUTH, TenantNotFound, errors.QuestionNotMappable, *AI_ERRORS),
 )
 async def ask(
     body: schemas.AskRequest,
@@ -84,9 +83,7 @@ async def ask(
         "matched. Errors as for `/audits/ask`. Needs `audits:read`."
     ),
     response_model=schemas.SummaryOut,
-    responses=problem_responses(
-        *AUTH, errors.TenantNotFound, errors.InvalidSearchQuery, *AI_ERRORS
-    ),
+    responses=problem_responses(*AUTH, TenantNotFound, errors.InvalidSearchQuery, *AI_ERRORS),
 )
 async def summarize(
     body: schemas.SummarizeRequest,

@@ -19,6 +19,7 @@ from src.dependencies import (
     GroupCommitterDep,
     MetricsDep,
     SessionDep,
+    TenantQuery,
     require,
     tenant_access,
 )
@@ -87,13 +88,6 @@ IdempotencyKey = Annotated[
         "replay the first response and write nothing.",
     ),
 ]
-TenantParam = Annotated[
-    str | None,
-    Query(
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-        description="The tenant to act on: required for admin keys, optional otherwise.",
-    ),
-]
 
 
 OrderParam = Annotated[
@@ -143,7 +137,7 @@ async def ingestion(
     session: SessionDep,
     committer: GroupCommitterDep,
     metrics: MetricsDep,
-    tenant: TenantParam = None,
+    tenant: TenantQuery = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Ingestion:
     return Ingestion(principal, tenant, idempotency_key, session, committer, metrics)

@@ -5,10 +5,6 @@ class EventNotFound(NotFound, detail="No audit event with that id."):
     pass
 
 
-class TenantNotFound(NotFound, detail="No such tenant."):
-    pass
-
-
 class EventErased(
     Gone,
     code="event_erased",

@@ -23,15 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from src.audits import idempotency
-from src.audits.exceptions import TenantNotFound
 from src.audits.group_commit import GroupCommitter
 from src.audits.integrity import CommittedContent, chain_hash
 from src.audits.models import ChainHead
 from src.audits.rendering import EVENT_COLUMN_NAMES, fetch_rendered, render
 from src.audits.schemas import EventBatchCreate, EventCreate, EventIn
 from src.auth import service as auth_service
-from src.auth.schemas import Principal, TenantAccess
-from src.exceptions import UnprocessableRequest
+from src.auth.schemas import Principal
 from src.log.tree import APPEND_TILES_SQL, TreeGrowth, tile_appends
 from src.metrics import Metrics
 from src.verifier import merkle
@@ -355,20 +353,6 @@ async def record(
     return RecordedEvents(ids=ids, items=[_rendered(row) for row in rows], replayed=False)
 
 
-def write_access(
-    principal: Principal, query_tenant: str | None, body_tenant: str | None
-) -> TenantAccess:
-    """The tenant a write goes to: named by query or body (an admin), or the key's own."""
-    if query_tenant and body_tenant and query_tenant != body_tenant:
-        if principal.tenant is not None:
-            raise TenantNotFound()  # one of the two is another tenant's: as if it did not exist
-        raise UnprocessableRequest("The `tenant` query parameter and body field disagree.")
-    access = auth_service.resolve_tenant(principal, query_tenant or body_tenant)
-    if not access.visible:
-        raise TenantNotFound()
-    return access
-
-
 async def ingest(
     *,
     session: AsyncSession,
@@ -381,7 +365,7 @@ async def ingest(
 ) -> RecordedEvents:
     """Both ingest routes: resolve the tenant, then group-commit a plain single event, or write
     a batch or an idempotent request in a transaction of its own; count what was written."""
-    access = write_access(principal, query_tenant, body.tenant)
+    access = auth_service.resolve_named_tenant(principal, query=query_tenant, body=body.tenant)
     if isinstance(body, EventCreate) and idempotency_key is None:
         event_id, item = await committer.append(access.tenant, body)
         metrics.events_ingested.labels("single").inc()

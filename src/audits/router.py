@@ -24,6 +24,7 @@ from src.audits.dependencies import (
     ViewerReadAccess,
     WriteAccess,
 )
+from src.auth.exceptions import TenantNotFound
 from src.dependencies import (
     CursorCodecDep,
     LogIdentityDep,
@@ -45,7 +46,7 @@ AUTH = (Unauthorized, Forbidden)
 
 WRITE_ERRORS = (
     *AUTH,
-    errors.TenantNotFound,
+    TenantNotFound,
     errors.IdempotencyKeyReused,
     errors.IdempotencyKeyInFlight,
     ShuttingDown,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from src.auth.constants import KEY_PREFIX, LAST_USED_RESOLUTION_SECONDS, Scope
-from src.auth.exceptions import KeyNotFound, TenantRequired
+from src.auth.exceptions import KeyNotFound, TenantNotFound, TenantRequired, TenantsDisagree
 from src.auth.models import ApiKey, Tenant
 from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, Principal, TenantAccess
 from src.database import standalone
@@ -176,6 +176,21 @@ def resolve_tenant(principal: Principal, named: str | None) -> TenantAccess:
     if named is None or named == principal.tenant:
         return TenantAccess(tenant=principal.tenant, visible=True, fixed=fixed)
     return TenantAccess(tenant=named, visible=False, fixed=fixed)
+
+
+def resolve_named_tenant(
+    principal: Principal, *, query: str | None, body: str | None
+) -> TenantAccess:
+    """The tenant a request with a body acts on, named by the `tenant` query parameter or
+    body field (both: they must agree), or the key's own; another tenant's is a 404."""
+    if query and body and query != body:
+        if principal.tenant is not None:
+            raise TenantNotFound()  # one of the two is another tenant's: as if it did not exist
+        raise TenantsDisagree()
+    access = resolve_tenant(principal, query or body)
+    if not access.visible:
+        raise TenantNotFound()
+    return access
 
 
 async def authenticate(*, session: AsyncSession, pepper: bytes, secret_key: str) -> Principal:

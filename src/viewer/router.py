@@ -7,13 +7,12 @@ from fastapi import APIRouter, Depends, Request, status
 from src.audits.exceptions import InvalidSearchQuery
 from src.auth import service as auth_service
 from src.auth.constants import Scope
-from src.auth.exceptions import TenantRequired
+from src.auth.exceptions import TenantNotFound, TenantRequired, TenantsDisagree
 from src.auth.schemas import Principal
-from src.dependencies import SessionDep, SettingsDep, require
+from src.dependencies import SessionDep, SettingsDep, TenantQuery, require
 from src.exceptions import Forbidden, Unauthorized
 from src.http.openapi import problem_responses
 from src.viewer import service
-from src.viewer.exceptions import TenantNotFound
 from src.viewer.schemas import ViewerTokenCreate, ViewerTokenCreated
 
 router = APIRouter(prefix="/viewer", tags=["viewer"])
@@ -30,11 +29,11 @@ router = APIRouter(prefix="/viewer", tags=["viewer"])
         "write, mint tokens or manage keys, and exports only with `can_export`. Send it to the "
         "page in the URL fragment (`url`), never in a query. Stored only as a keyed hash. "
         "Needs `audits:read` (a tenant key, for its own tenant) or an admin key (naming the "
-        "tenant)."
+        "tenant with the `tenant` query parameter or body field; both must agree)."
     ),
     response_model=ViewerTokenCreated,
     responses=problem_responses(
-        Unauthorized, Forbidden, TenantRequired, TenantNotFound, InvalidSearchQuery
+        Unauthorized, Forbidden, TenantRequired, TenantsDisagree, TenantNotFound, InvalidSearchQuery
     ),
 )
 async def create_token(
@@ -43,12 +42,13 @@ async def create_token(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    tenant: TenantQuery = None,
 ) -> ViewerTokenCreated:
     minted = await service.mint(
         session=session,
         pepper=settings.api_key_pepper.get_secret_value().encode(),
         principal=principal,
-        access=auth_service.resolve_tenant(principal, body.tenant),
+        access=auth_service.resolve_named_tenant(principal, query=tenant, body=body.tenant),
         request=body,
     )
     return ViewerTokenCreated(

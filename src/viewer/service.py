@@ -11,12 +11,12 @@ from sqlmodel import col
 
 from src.auth import service as auth_service
 from src.auth.constants import Scope
+from src.auth.exceptions import TenantNotFound
 from src.auth.models import ApiKey
 from src.auth.schemas import Principal, TenantAccess, ViewerGrant
 from src.database import standalone
 from src.exceptions import Unauthorized
 from src.viewer.constants import PAGE_PATH, TOKEN_PREFIX
-from src.viewer.exceptions import TenantNotFound
 from src.viewer.models import ViewerToken
 from src.viewer.schemas import ViewerFilter, ViewerTokenCreate
 
