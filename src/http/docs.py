@@ -7,7 +7,7 @@ are served from `/docs/assets/`, and the pages' Content-Security-Policy names no
 
 from importlib.resources import files
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -25,10 +25,34 @@ PAGE_PATHS = frozenset({DOCS_PATH, REDOC_PATH, OAUTH2_REDIRECT_PATH})
 # Swagger UI's options beyond FastAPI's defaults: no badge fetched from swagger.io's validator.
 _SWAGGER_PARAMETERS = {"validatorUrl": None}
 
+# ReDoc's bundle always renders its vendor's logo from a CDN beside "API docs by Redocly", with
+# no option to turn it off; the CSP would refuse it, but the browser would still attempt it.
+# The bundle is served with that address replaced by an empty `data:` URL, whose load fails at
+# once, so ReDoc hides the image (its own `onError`) and nothing leaves the origin.
+_REDOC_VENDOR_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_BUNDLE_PATH = f"{ASSETS_PATH}/redoc.standalone.js"
+
+
+def redoc_bundle() -> bytes:
+    """The packaged ReDoc bundle, with no address outside the origin that it loads."""
+    bundle = (files("fastapi_offline") / "static" / "redoc.standalone.js").read_bytes()
+    return bundle.replace(_REDOC_VENDOR_LOGO, b"data:,")
+
 
 def add_offline_docs(app: FastAPI, *, openapi_url: str) -> None:
     """Serve the documentation pages and their assets from this process."""
     assets = files("fastapi_offline") / "static"
+    bundle = redoc_bundle()
+
+    # Registered before the mount of the other assets, so it answers for this one file.
+    @app.get(REDOC_BUNDLE_PATH, include_in_schema=False)
+    async def redoc_script() -> Response:
+        return Response(
+            bundle,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
     app.mount(ASSETS_PATH, StaticFiles(directory=str(assets)), name="docs-assets")
     title = app.title
 
@@ -53,7 +77,7 @@ def add_offline_docs(app: FastAPI, *, openapi_url: str) -> None:
         return get_redoc_html(
             openapi_url=openapi_url,
             title=f"{title} - ReDoc",
-            redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
+            redoc_js_url=REDOC_BUNDLE_PATH,
             redoc_favicon_url=f"{ASSETS_PATH}/favicon.png",
             with_google_fonts=False,
         )

@@ -71,6 +71,7 @@ class TestSecurityHeaders:
             served = await client.get(asset)
             assert served.status_code == 200, asset
             assert len(served.content) > 1000
+            assert b"cdn.redoc.ly" not in served.content, asset  # ReDoc's logo: see docs.py
 
     async def test_hsts_only_over_https(self, app: FastAPI, client: httpx.AsyncClient) -> None:
         secure = httpx.AsyncClient(transport=client._transport, base_url="https://trailmark.test")
