@@ -3,6 +3,7 @@
 
     python3 tasks.py start   # the API on http://127.0.0.1:8000 with an embedded PostgreSQL
     python3 tasks.py test    # the whole test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
+    python3 tasks.py test tests/unit -x  # some tests: pytest's arguments
     python3 tasks.py cli ... # the command line, e.g. `python3 tasks.py cli keys list`
     python3 tasks.py fake-openai  # a local OpenAI-compatible fake, to try the AI endpoints
     python3 tasks.py bench   # the benchmark: JSON on stdout (`--smoke`: a quick check)
@@ -50,21 +51,40 @@ def _uv() -> str:
     return str(local)
 
 
-def _run(args: list[str]) -> int:
+# The whole suite: everything but the contract tests in parallel (a process per CPU, each
+# with its own database; a file's tests stay in one process, so a module's server starts
+# once), then the contract tests alone: schemathesis's per-operation tests do not survive
+# pytest-xdist (they collapse into one test that checks nothing), so they never run under it.
+# Coverage adds up over both.
+PARALLEL = ["-n", "auto", "--dist", "loadfile"]
+SUITE = [
+    ["pytest", *PARALLEL, "--ignore=tests/contract", "--cov", "--cov-report="],
+    ["pytest", "tests/contract", "--cov", "--cov-append", "--cov-report=term"],
+]
+
+
+def _run(*commands: list[str]) -> int:
+    """Each command in turn with the locked dependencies; the first failure's exit code."""
     uv = _uv()
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     subprocess.run([uv, "sync", "--frozen", "--quiet"], cwd=ROOT, check=True, env=env)
-    child = subprocess.Popen([uv, "run", "--frozen", "--no-sync", *args], cwd=ROOT, env=env)
     # Ctrl-C reaches the child directly (same process group); this process waits for it to
     # shut down cleanly (the API, then the embedded PostgreSQL) instead of killing it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return child.wait()
+    for args in commands:
+        child = subprocess.Popen([uv, "run", "--frozen", "--no-sync", *args], cwd=ROOT, env=env)
+        code = child.wait()
+        if code != 0:
+            return code
+    return 0
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["test"] and len(argv) == 1:
+        return _run(*SUITE)
     commands = {
         "start": ["python", "-m", "src.cli", "dev"],
-        "test": ["pytest", "--cov", "--cov-report=term"],
+        "test": ["pytest", "--cov", "--cov-report=term"],  # with arguments: just those tests
         "cli": ["python", "-m", "src.cli"],
         "fake-openai": ["python", "-m", "tests.support.fake_openai"],
         "bench": ["python", "-m", "bench"],

@@ -1,8 +1,9 @@
 """Fixtures shared by every test: a real PostgreSQL, a migrated database, the real app.
 
 The database server is the project's embedded PostgreSQL (kept under `.data/test-pg`), or
-the server at `TEST_DATABASE_URL`. Each run gets a fresh database built by
-`alembic upgrade head`; tests that touch it see empty tables (truncated after each test).
+the server at `TEST_DATABASE_URL`. Each run, and under pytest-xdist each worker, gets a
+fresh database built by `alembic upgrade head`; tests that touch it see empty tables
+(truncated after each test).
 """
 
 import asyncio
@@ -37,17 +38,40 @@ hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-@pytest.fixture(scope="session")
-def database_server_url() -> Iterator[str]:
-    """A PostgreSQL server for this run (its maintenance database's URL)."""
-    configured = os.environ.get("TEST_DATABASE_URL")
-    if configured:
-        yield configured
+# What touches SQL: a test using one of these fixtures (CI's second run, on another server,
+# runs just those: `-m sql`).
+SQL_FIXTURES = frozenset({"database_server_url", "database_url", "fault_database"})
+_embedded: EmbeddedPostgres | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the embedded PostgreSQL once per run, in the controller when there are xdist
+    workers: every worker shares the server (each with a database of its own)."""
+    global _embedded
+    is_worker = hasattr(config, "workerinput")
+    if is_worker or os.environ.get("TEST_DATABASE_URL"):
         return
-    server = EmbeddedPostgres(ROOT / ".data" / "test-pg")
-    yield server.url()
+    _embedded = EmbeddedPostgres(ROOT / ".data" / "test-pg")
+    os.environ["TEST_DATABASE_URL"] = _embedded.url()  # workers inherit it
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
     # Left running would be faster next time, but a test run must not leave processes behind.
-    server.stop()
+    if _embedded is not None:
+        _embedded.stop()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m sql` deselects by the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SQL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sql)
+
+
+@pytest.fixture(scope="session")
+def database_server_url() -> str:
+    """A PostgreSQL server for this run (its maintenance database's URL)."""
+    return os.environ["TEST_DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")

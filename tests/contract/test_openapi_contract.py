@@ -5,6 +5,7 @@ documented status codes, content types and schemas, and nothing may be a 500.
 """
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -105,6 +106,14 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _not_under_xdist() -> None:
+    """Under a pytest-xdist worker schemathesis's per-operation tests collapse into one test
+    that checks nothing; fail rather than pass empty (`tasks.py test` runs them alone)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        pytest.fail("run tests/contract without pytest-xdist (-n)", pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    cluster = Cluster(ROOT / ".data" / "fault-pg", free_port())
+def cluster(worker_id: str) -> Iterator[Cluster]:
+    """The cluster of this process (each pytest-xdist worker has its own: `gw0`, ...)."""
+    cluster = Cluster(ROOT / ".data" / f"fault-pg-{worker_id}", free_port())
     cluster.start()
     yield cluster
     cluster.remove()
