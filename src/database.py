@@ -19,6 +19,8 @@ from sqlmodel import SQLModel
 
 from src.config import Settings
 
+BIGINT_MAX = 2**63 - 1  # PostgreSQL's bigint: what seq and tree sizes are counted in
+
 # Explicit constraint names, so migrations are reviewable and stable across environments.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -126,3 +126,7 @@ class QueryTimeout(
     "narrow the filters or the time range.",
 ):
     pass
+
+
+# What any route that takes a credential can answer besides its own errors (OpenAPI).
+AUTH_ERRORS = (Unauthorized, Forbidden)

@@ -13,7 +13,7 @@ from src.audits import exceptions as errors
 from src.audits.dependencies import ViewerReadAccess
 from src.auth.exceptions import TenantNotFound
 from src.dependencies import CursorCodecDep, SessionDep
-from src.exceptions import Forbidden, Unauthorized
+from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.http.responses import json_array, json_object, json_response
 from src.openai.dependencies import GatewayDep
@@ -26,7 +26,6 @@ from src.openai.exceptions import (
 
 router = APIRouter(prefix="/audits", tags=["audits"])
 
-AUTH = (Unauthorized, Forbidden)
 AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
 
 
@@ -43,7 +42,9 @@ AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
         "`OPENAI_API_KEY`, 503 `ai_not_configured`. Needs `audits:read`."
     ),
     response_model=schemas.AskResponse,
-    responses=problem_responses(*AUTH, TenantNotFound, errors.QuestionNotMappable, *AI_ERRORS),
+    responses=problem_responses(
+        *AUTH_ERRORS, TenantNotFound, errors.QuestionNotMappable, *AI_ERRORS
+    ),
 )
 async def ask(
     body: schemas.AskRequest,
@@ -83,7 +84,9 @@ async def ask(
         "matched. Errors as for `/audits/ask`. Needs `audits:read`."
     ),
     response_model=schemas.SummaryOut,
-    responses=problem_responses(*AUTH, TenantNotFound, errors.InvalidSearchQuery, *AI_ERRORS),
+    responses=problem_responses(
+        *AUTH_ERRORS, TenantNotFound, errors.InvalidSearchQuery, *AI_ERRORS
+    ),
 )
 async def summarize(
     body: schemas.SummarizeRequest,

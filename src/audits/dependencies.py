@@ -15,6 +15,7 @@ from src.audits.query import Selection
 from src.audits.schemas import EventBatchCreate, EventCreate
 from src.auth.constants import Scope
 from src.auth.schemas import Principal, TenantAccess
+from src.database import BIGINT_MAX
 from src.dependencies import (
     GroupCommitterDep,
     MetricsDep,
@@ -98,7 +99,7 @@ PageCursor = Annotated[
     str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
 ]
 
-MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
+MAX_SEQ = BIGINT_MAX
 FromSeq = Annotated[
     int | None, Query(ge=1, le=MAX_SEQ, description="First `seq` to check (default 1).")
 ]

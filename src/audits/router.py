@@ -31,7 +31,7 @@ from src.dependencies import (
     PrincipalDep,
     SessionDep,
 )
-from src.exceptions import Forbidden, ShuttingDown, Unauthorized, UnprocessableRequest
+from src.exceptions import AUTH_ERRORS, ShuttingDown, UnprocessableRequest
 from src.http.openapi import problem_responses
 from src.http.responses import etag, json_array, json_object, json_response, matches, page_json
 from src.log import exceptions as log_errors
@@ -42,10 +42,9 @@ router = APIRouter(prefix="/audits", tags=["audits"])
 # Batch ingest has its own, larger body limit: main.py includes this router with it.
 batch_router = APIRouter(prefix="/audits", tags=["audits"])
 
-AUTH = (Unauthorized, Forbidden)
 
 WRITE_ERRORS = (
-    *AUTH,
+    *AUTH_ERRORS,
     TenantNotFound,
     errors.IdempotencyKeyReused,
     errors.IdempotencyKeyInFlight,
@@ -107,7 +106,7 @@ async def record_batch(body: schemas.EventBatchCreate, ingestion: IngestionDep) 
         "search language. Needs `audits:read`."
     ),
     response_model=schemas.EventPage,
-    responses=problem_responses(*AUTH, InvalidCursor, errors.InvalidSearchQuery),
+    responses=problem_responses(*AUTH_ERRORS, InvalidCursor, errors.InvalidSearchQuery),
 )
 async def list_events(
     selection: SelectionDep,
@@ -145,7 +144,10 @@ async def list_events(
             },
         },
         **problem_responses(
-            *AUTH, errors.InvalidSearchQuery, log_errors.LogNotFound, log_errors.CheckpointNotFound
+            *AUTH_ERRORS,
+            errors.InvalidSearchQuery,
+            log_errors.LogNotFound,
+            log_errors.CheckpointNotFound,
         ),
     },
 )
@@ -159,7 +161,7 @@ async def export_events(
         int | None,
         Query(
             ge=1,
-            le=2**63 - 1,
+            le=log_service.MAX_TREE_SIZE,
             description="Bundles only: a signed tree size to prove consistency from.",
         ),
     ] = None,
@@ -199,7 +201,7 @@ async def export_events(
         "computed by PostgreSQL. Same filters as the list. Needs `audits:read`."
     ),
     response_model=schemas.Stats,
-    responses=problem_responses(*AUTH, errors.InvalidSearchQuery),
+    responses=problem_responses(*AUTH_ERRORS, errors.InvalidSearchQuery),
 )
 async def event_stats(
     selection: SelectionDep,
@@ -230,7 +232,7 @@ async def event_stats(
         "bad `seq`. Needs `audits:read`."
     ),
     response_model=schemas.Verification,
-    responses=problem_responses(*AUTH),
+    responses=problem_responses(*AUTH_ERRORS),
 )
 async def verify_chain(
     access: ReadAccess,
@@ -254,7 +256,7 @@ async def verify_chain(
     response_model=schemas.EventOut,
     responses={
         304: {"description": "Not modified since the `ETag` you sent."},
-        **problem_responses(*AUTH, errors.EventNotFound, errors.EventErased),
+        **problem_responses(*AUTH_ERRORS, errors.EventNotFound, errors.EventErased),
     },
 )
 async def get_event(
@@ -280,7 +282,7 @@ async def get_event(
     ),
     response_model=schemas.EventOut,
     responses=problem_responses(
-        *AUTH, errors.EventNotFound, errors.EventErased, errors.InvalidStatusTransition
+        *AUTH_ERRORS, errors.EventNotFound, errors.EventErased, errors.InvalidStatusTransition
     ),
 )
 async def settle_event(
@@ -307,7 +309,7 @@ async def settle_event(
         "The erasure is itself recorded as an event. Needs `audits:erase`."
     ),
     response_class=Response,
-    responses=problem_responses(*AUTH, errors.EventNotFound, errors.EventErased),
+    responses=problem_responses(*AUTH_ERRORS, errors.EventNotFound, errors.EventErased),
 )
 async def erase_event(
     event_id: uuid.UUID,

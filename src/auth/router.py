@@ -9,13 +9,11 @@ from src.auth import service
 from src.auth.exceptions import KeyNotFound
 from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, TenantSlug
 from src.dependencies import AdminDep, CursorCodecDep, SessionDep, SettingsDep
-from src.exceptions import Forbidden, Unauthorized
+from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.pagination import InvalidCursor, Page
 
 router = APIRouter(prefix="/keys", tags=["keys"])
-
-AUTH_ERRORS = (Unauthorized, Forbidden)
 
 
 @router.post(

@@ -6,7 +6,6 @@ the proofs of a batch read their tiles in one query through a bounded cache, so 
 constant however many events match, and consecutive events share almost every tile.
 """
 
-import base64
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -26,14 +25,11 @@ from src.log.proofs import NodeReader, consistency_proof
 from src.log.signing import LogIdentity
 from src.pagination import read_ahead
 from src.verifier import merkle
+from src.verifier.note import b64encode
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
 BUNDLE_BATCH = 1000
 Rows = Sequence[Row[*tuple[Any, ...]]]  # EVENT_JSON, then STORED_COLUMNS
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def is_complete(selection: Selection, descending: bool) -> bool:
@@ -79,7 +75,7 @@ async def header(
             proof = await consistency_proof(
                 session, NodeReader(tenant), old_size=since_size, new_size=latest.size
             )
-            line["consistency"] = {"from": since_size, "proof": [_b64(node) for node in proof]}
+            line["consistency"] = {"from": since_size, "proof": [b64encode(node) for node in proof]}
     return line, latest.size
 
 
@@ -127,12 +123,12 @@ async def lines(
                 for lo, hi in merkle.inclusion_ranges(index, tree_size):
                     text = encoded.get((lo, hi))
                     if text is None:
-                        text = encoded[(lo, hi)] = '"' + _b64(reader.range_hash(lo, hi)) + '"'
+                        text = encoded[(lo, hi)] = '"' + b64encode(reader.range_hash(lo, hi)) + '"'
                     proof.append(text)
                 salt = stored.field_salt
                 salt_json = "null" if salt is None else f'"{bytes(salt).hex()}"'
                 chunk.append(
-                    f'{{"event":{row.event},"leaf_data":"{_b64(leaf)}","salt":{salt_json},'
+                    f'{{"event":{row.event},"leaf_data":"{b64encode(leaf)}","salt":{salt_json},'
                     f'"leaf_index":{index},"inclusion":[{",".join(proof)}]}}\n'
                 )
             reader.trim()

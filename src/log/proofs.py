@@ -13,19 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.log.models import LogTile
 from src.verifier import merkle
-from src.verifier.tiles import TILE_HEIGHT
+from src.verifier.tiles import node_from_tile, node_tile
 
 HASH = merkle.HASH_SIZE
 
 
 class TileMissing(LookupError):
     """A hash the tree should have is not in the stored tiles (the store was damaged)."""
-
-
-def node_tile(level: int, index: int) -> tuple[int, int]:
-    """The (tile level, tile index) holding the hashes perfect node (level, index) is made of."""
-    tile_level, height = divmod(level, TILE_HEIGHT)
-    return tile_level, (index << height) >> TILE_HEIGHT
 
 
 _tiles = LogTile.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
@@ -80,7 +74,7 @@ class NodeReader:
 
     def missing(self, nodes: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
         """The tiles these nodes need that are not held yet (those held are kept longest)."""
-        needed = {node_tile(level, index) for level, index in nodes}
+        needed = {node_tile(level, index)[:2] for level, index in nodes}
         for key in needed & self._tiles.keys():
             self._tiles.move_to_end(key)  # still in use: the last to go
         self._recent = max(len(needed), self._recent)
@@ -108,22 +102,13 @@ class NodeReader:
         cached = self._nodes.get(key)
         if cached is not None:
             return cached
-        height = level % TILE_HEIGHT
-        # The 2**height stored hashes under the node: a slice of one tile.
-        first = (index << height) % (1 << TILE_HEIGHT)
-        start, end = first * HASH, (first + (1 << height)) * HASH
-        tile = self._tiles.get(node_tile(level, index))
-        if tile is None or len(tile) < end:
+        span = node_tile(level, index)  # the stored hashes under the node: part of one tile
+        tile = self._tiles.get(span[:2])
+        if tile is None or len(tile) < span.end * HASH:
             raise TileMissing(f"no stored hash for node {level}/{index}")
-        if height == 0:
-            return tile[start:end]
-        # Hashed up from the stored hashes level by level, in a loop: a lone proof spends most
-        # of its Python time here (half as much as recursing through the memo did).
-        row = [tile[at : at + HASH] for at in range(start, end, HASH)]
-        node = merkle.node_hash
-        while len(row) > 1:
-            row = [node(row[i], row[i + 1]) for i in range(0, len(row), 2)]
-        value = row[0]
+        if span.end - span.start == 1:
+            return tile[span.start * HASH : span.end * HASH]
+        value = node_from_tile(tile, span.start, span.end)  # the verifier's own hashing
         if len(self._nodes) >= self._max_nodes:
             self._nodes.clear()  # a bounded memo: cheap to rebuild, never grows with the log
         self._nodes[key] = value

@@ -14,7 +14,7 @@ from src.auth import service as auth_service
 from src.auth.constants import Scope
 from src.auth.schemas import Principal, TenantAccess, TenantSlug
 from src.dependencies import CursorCodecDep, LogIdentityDep, SessionDep, require
-from src.exceptions import Forbidden, Unauthorized
+from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.http.responses import json_response
 from src.log import exceptions as errors
@@ -30,14 +30,11 @@ from src.pagination import InvalidCursor
 
 router = APIRouter(tags=["log"])
 
-AUTH = (Unauthorized, Forbidden)
 NO_STORE = {"Cache-Control": "no-store"}
 IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 # A partial tile of a given width never changes either, but a client should come back for
 # the wider one: let it revalidate rather than keep it for a year.
 PARTIAL = {"Cache-Control": "private, no-cache"}
-
-MAX_TREE_SIZE = 2**63 - 1
 
 
 def log_access(*, viewers: bool = False) -> Callable[..., Awaitable[TenantAccess]]:
@@ -74,7 +71,7 @@ ViewerLogAccess = Annotated[TenantAccess, Depends(log_access(viewers=True))]
                 "text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_CHECKPOINT}
             },
         },
-        **problem_responses(*AUTH, errors.LogNotFound),
+        **problem_responses(*AUTH_ERRORS, errors.LogNotFound),
     },
 )
 async def get_checkpoint(
@@ -93,7 +90,7 @@ async def get_checkpoint(
         "Needs `audits:read`."
     ),
     response_model=LogKey,
-    responses=problem_responses(*AUTH, errors.LogNotFound),
+    responses=problem_responses(*AUTH_ERRORS, errors.LogNotFound),
 )
 async def get_key(access: ViewerLogAccess, session: SessionDep, identity: LogIdentityDep) -> LogKey:
     return await service.key(session=session, identity=identity, access=access)
@@ -107,7 +104,7 @@ async def get_key(access: ViewerLogAccess, session: SessionDep, identity: LogIde
         "`cursor` like `/audits`. Needs `audits:read`."
     ),
     response_model=CheckpointPage,
-    responses=problem_responses(*AUTH, errors.LogNotFound, InvalidCursor),
+    responses=problem_responses(*AUTH_ERRORS, errors.LogNotFound, InvalidCursor),
 )
 async def list_checkpoints(
     access: LogAccess,
@@ -133,18 +130,18 @@ async def list_checkpoints(
         "Needs `audits:read`."
     ),
     response_model=ConsistencyProof,
-    responses=problem_responses(*AUTH, errors.LogNotFound, errors.CheckpointNotFound),
+    responses=problem_responses(*AUTH_ERRORS, errors.LogNotFound, errors.CheckpointNotFound),
 )
 async def get_consistency(
     access: LogAccess,
     session: SessionDep,
     identity: LogIdentityDep,
     from_: Annotated[
-        int, Query(alias="from", ge=1, le=MAX_TREE_SIZE, description="The older size.")
+        int, Query(alias="from", ge=1, le=service.MAX_TREE_SIZE, description="The older size.")
     ],
     to: Annotated[
         int | None,
-        Query(ge=1, le=MAX_TREE_SIZE, description="The newer size (default: the latest)."),
+        Query(ge=1, le=service.MAX_TREE_SIZE, description="The newer size (default: the latest)."),
     ] = None,
 ) -> Response:
     proof = await service.consistency(
@@ -171,7 +168,7 @@ async def get_consistency(
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
         },
-        **problem_responses(*AUTH, errors.LogNotFound, errors.TileNotFound),
+        **problem_responses(*AUTH_ERRORS, errors.LogNotFound, errors.TileNotFound),
     },
 )
 async def get_tile(
@@ -199,7 +196,7 @@ async def get_tile(
     ),
     response_model=InclusionProof,
     responses=problem_responses(
-        *AUTH, audit_errors.EventNotFound, errors.CheckpointNotFound, errors.NotIntegrated
+        *AUTH_ERRORS, audit_errors.EventNotFound, errors.CheckpointNotFound, errors.NotIntegrated
     ),
 )
 async def get_proof(
@@ -209,7 +206,9 @@ async def get_proof(
     identity: LogIdentityDep,
     tree_size: Annotated[
         int | None,
-        Query(ge=1, le=MAX_TREE_SIZE, description="A signed tree size (default: the latest)."),
+        Query(
+            ge=1, le=service.MAX_TREE_SIZE, description="A signed tree size (default: the latest)."
+        ),
     ] = None,
 ) -> InclusionProof:
     return await service.event_proof(

@@ -1,7 +1,6 @@
 """The rules of reading a tenant's log: checkpoints, tiles, proofs. Each function owns its
 transaction and serves only what the latest signed checkpoint covers."""
 
-import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +12,7 @@ from src.audits import service as audits_service
 from src.audits.query import Selection
 from src.auth import service as auth_service
 from src.auth.schemas import TenantAccess
-from src.database import standalone
+from src.database import BIGINT_MAX, standalone
 from src.exceptions import UnprocessableRequest
 from src.log import bundle, checkpoints, entries
 from src.log.checkpoints import SignedCheckpoint
@@ -24,10 +23,11 @@ from src.log.schemas import CheckpointOut, ConsistencyProof, InclusionProof, Log
 from src.log.signing import LogIdentity
 from src.pagination import CursorCodec, Keyset, keyset_page
 from src.verifier import merkle
+from src.verifier.note import b64encode
 from src.verifier.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef, parse_tile_path
 
 CHECKPOINTS_CURSOR = "checkpoints"
-MAX_TREE_SIZE = 2**63 - 1  # leaves are counted in bigint
+MAX_TREE_SIZE = BIGINT_MAX  # leaves are counted in bigint
 _checkpoints = LogCheckpoint.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 CHECKPOINT_PAGES = Keyset(CHECKPOINTS_CURSOR, (_checkpoints.c.size,))
 
@@ -36,10 +36,6 @@ _SIZE_AND_TILE = text(
     "SELECT (SELECT size FROM log_checkpoint WHERE tenant = :tenant ORDER BY size DESC LIMIT 1), "
     "(SELECT hashes FROM log_tile WHERE tenant = :tenant AND level = :level AND index = :index)"
 )
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 async def _latest(session: AsyncSession, identity: LogIdentity, tenant: str) -> SignedCheckpoint:
@@ -146,7 +142,9 @@ async def list_checkpoints(
         bound_to={"tenant": tenant},
     )
     items = [
-        CheckpointOut(size=int(size), root_hash=b64(bytes(root)), signed_at=at, checkpoint=text)
+        CheckpointOut(
+            size=int(size), root_hash=b64encode(bytes(root)), signed_at=at, checkpoint=text
+        )
         for root, at, text, size in rows
     ]
     return items, next_cursor
@@ -180,7 +178,7 @@ async def consistency(
             session, NodeReader(tenant), old_size=old_size, new_size=new.size
         )
     return ConsistencyProof.model_validate(
-        {"from": old_size, "to": new.size, "proof": [b64(node) for node in proof]}
+        {"from": old_size, "to": new.size, "proof": [b64encode(node) for node in proof]}
     )
 
 
@@ -214,9 +212,9 @@ async def event_proof(
         seq=seq,
         leaf_index=seq - 1,
         tree_size=signed.size,
-        leaf_data=b64(leaf),
+        leaf_data=b64encode(leaf),
         leaf_hash=merkle.leaf_hash(leaf).hex(),
-        inclusion=[b64(node) for node in proof],
+        inclusion=[b64encode(node) for node in proof],
         checkpoint=signed.note,
     )
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from src.dependencies import CursorCodecDep, SessionDep, SettingsDep
-from src.exceptions import Forbidden, Unauthorized
+from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.openai import ledger
 from src.openai.constants import CallPurpose, CallStatus
@@ -17,7 +17,6 @@ from src.schemas import Rfc3339
 
 router = APIRouter(prefix="/openai", tags=["openai"])
 
-AUTH = (Unauthorized, Forbidden)
 DEFAULT_USAGE_DAYS = 30
 MAX_CALLS_PAGE = 100
 
@@ -35,7 +34,7 @@ Until = Annotated[Rfc3339 | None, Query(description="Exclusive end (RFC 3339).")
         "unless it names one; a tenant key sees its own. Needs `audits:read`."
     ),
     response_model=UsageReport,
-    responses=problem_responses(*AUTH),
+    responses=problem_responses(*AUTH_ERRORS),
 )
 async def usage_report(
     scope: LedgerScopeDep,
@@ -70,7 +69,7 @@ async def usage_report(
         "answers are only kept when `OPENAI_STORE_CONTENT` is on. Needs `audits:read`."
     ),
     response_model=Page[CallOut],
-    responses=problem_responses(*AUTH, InvalidCursor),
+    responses=problem_responses(*AUTH_ERRORS, InvalidCursor),
 )
 async def list_calls(
     scope: LedgerScopeDep,

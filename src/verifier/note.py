@@ -89,7 +89,7 @@ class VerifierKey:
 
     def encode(self) -> str:
         """`<name>+<8 lower-case hex digits of key id>+<base64(0x01 || public key)>`."""
-        key = _b64encode(bytes([ALGORITHM_ED25519]) + self.public_key)
+        key = b64encode(bytes([ALGORITHM_ED25519]) + self.public_key)
         return f"{self.name}+{self.key_id.hex()}+{key}"
 
     def __str__(self) -> str:
@@ -158,7 +158,7 @@ class Signer:
             raise ValueError(f"cannot sign this text: {problem}")
         signature = self._private_key.sign(text.encode())
         key = self.verifier_key
-        encoded = _b64encode(key.key_id + signature)
+        encoded = b64encode(key.key_id + signature)
         return f"{text}\n{_SIGNATURE_PREFIX}{key.name} {encoded}\n"
 
 
@@ -279,7 +279,7 @@ def format_checkpoint(checkpoint: Checkpoint) -> str:
     lines = [
         checkpoint.origin,
         str(checkpoint.size),
-        _b64encode(checkpoint.root_hash),
+        b64encode(checkpoint.root_hash),
         *checkpoint.extensions,
     ]
     return "".join(f"{line}\n" for line in lines)
@@ -307,7 +307,8 @@ def parse_checkpoint(text: str) -> Checkpoint:
 # --- Encoding helpers --------------------------------------------------------------------------
 
 
-def _b64encode(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
+    """Standard, padded base64: how signed notes, proofs and bundles spell bytes."""
     return base64.b64encode(data).decode("ascii")
 
 
@@ -321,7 +322,7 @@ def _b64decode(text: str) -> bytes | None:
         data = base64.b64decode(text, validate=True)
     except ValueError:  # binascii.Error, or a non-ASCII string
         return None
-    return data if _b64encode(data) == text else None
+    return data if b64encode(data) == text else None
 
 
 def _is_utf8(text: str) -> bool:

@@ -10,7 +10,7 @@ from src.auth.constants import Scope
 from src.auth.exceptions import TenantNotFound, TenantRequired, TenantsDisagree
 from src.auth.schemas import Principal
 from src.dependencies import SessionDep, SettingsDep, TenantQuery, require
-from src.exceptions import Forbidden, Unauthorized
+from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.viewer import service
 from src.viewer.schemas import ViewerTokenCreate, ViewerTokenCreated
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/viewer", tags=["viewer"])
     ),
     response_model=ViewerTokenCreated,
     responses=problem_responses(
-        Unauthorized, Forbidden, TenantRequired, TenantsDisagree, TenantNotFound, InvalidSearchQuery
+        *AUTH_ERRORS, TenantRequired, TenantsDisagree, TenantNotFound, InvalidSearchQuery
     ),
 )
 async def create_token(
