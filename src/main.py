@@ -21,6 +21,7 @@ from src.auth.router import router as keys_router
 from src.config import Settings, get_settings
 from src.database import create_engine, create_sessionmaker
 from src.health.router import router as health_router
+from src.http import docs
 from src.http.docs import add_offline_docs
 from src.http.middleware import (
     AccessLogMiddleware,
@@ -42,6 +43,8 @@ from src.openai.client import create_client as create_openai_client
 from src.openai.router import router as openai_router
 from src.pagination import CursorCodec
 from src.state import State
+from src.viewer import constants as viewer
+from src.viewer import page as viewer_page
 from src.viewer.page import add_viewer
 from src.viewer.router import router as viewer_router
 
@@ -215,9 +218,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
     app.add_middleware(
-        SecurityHeadersMiddleware, viewer_frame_ancestors=settings.viewer_frame_ancestors
+        SecurityHeadersMiddleware,
+        pages={viewer.PAGE_PATH: viewer_page.page_policy(settings.viewer_frame_ancestors)},
     )
-    app.add_middleware(AccessLogMiddleware, metrics=metrics, log_requests=settings.access_log)
+    app.add_middleware(
+        AccessLogMiddleware,
+        metrics=metrics,
+        log_requests=settings.access_log,
+        asset_paths=(docs.ASSETS_PATH, viewer.ASSETS_PATH),
+    )
     app.add_middleware(
         CorrelationIdMiddleware,
         header_name="X-Request-ID",

@@ -2,6 +2,8 @@
 
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,7 +11,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.http import docs
 from src.http.problems import database_error_response, internal_error_response, problem_response
 from src.metrics import Metrics
-from src.viewer import constants as viewer
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("trailmark.access")
@@ -28,7 +29,7 @@ _DOCS_CSP = (
 )
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, asset_paths: tuple[str, ...] = (docs.ASSETS_PATH,)) -> str:
     """The matched route's full path template (`/api/v1/keys/{key_id}`), never the raw path.
 
     FastAPI (0.16x) records a route of an included router in `scope["route"]` without the
@@ -47,19 +48,26 @@ def route_template(scope: Scope) -> str:
     path = str(scope["path"])
     if path in docs.PAGE_PATHS or path == "/openapi.json":
         return path
-    for assets in (docs.ASSETS_PATH, viewer.ASSETS_PATH):
+    for assets in asset_paths:
         if path.startswith(assets + "/"):
-            return assets  # one label for the files of the documentation, of the viewer
+            return assets  # one label for the files of one page (the documentation, ...)
     return UNMATCHED_ROUTE
 
 
 class AccessLogMiddleware:
     """One JSON log line and one metrics observation per HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        log_requests: bool,
+        asset_paths: tuple[str, ...] = (docs.ASSETS_PATH,),
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.log_requests = log_requests
+        self.asset_paths = asset_paths  # folders of static files, each one label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,7 +87,7 @@ class AccessLogMiddleware:
         finally:
             duration = time.perf_counter() - started
             method = scope["method"]
-            route = route_template(scope)
+            route = route_template(scope, self.asset_paths)
             self.metrics.observe_request(method, route, status, duration)
             if self.log_requests:
                 access_logger.info(
@@ -96,29 +104,36 @@ class AccessLogMiddleware:
                 )
 
 
-class SecurityHeadersMiddleware:
-    """Headers that make the API safe to expose: no sniffing, no framing, a strict CSP."""
+@dataclass(frozen=True, slots=True)
+class PagePolicy:
+    """What one path may load and who may frame it. A `framed` page gets no X-Frame-Options
+    (which could only say DENY): its CSP's `frame-ancestors` decides alone."""
 
-    def __init__(self, app: ASGIApp, viewer_frame_ancestors: str = "'none'") -> None:
+    csp: str
+    framed: bool = False
+
+
+_API_POLICY = PagePolicy(_API_CSP)
+
+
+class SecurityHeadersMiddleware:
+    """Headers that make the API safe to expose: no sniffing, no framing, a strict CSP (the
+    documentation's, or a page's own from `pages`, where the path is one)."""
+
+    def __init__(self, app: ASGIApp, pages: Mapping[str, PagePolicy] | None = None) -> None:
         self.app = app
-        # The viewer page: our own scripts and styles only, data from this origin only, and
-        # framed only by the origins the operator lists (a product team's admin console).
-        self.viewer_csp = (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self'; frame-ancestors {viewer_frame_ancestors}; base-uri 'none'; "
-            "form-action 'none'"
-        )
-        self.viewer_framed = viewer_frame_ancestors.strip() != "'none'"
+        self.pages = {
+            **{path: PagePolicy(_DOCS_CSP) for path in docs.PAGE_PATHS},
+            **(pages or {}),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        is_viewer = path == viewer.PAGE_PATH
-        csp = self.viewer_csp if is_viewer else _DOCS_CSP if path in docs.PAGE_PATHS else _API_CSP
-        # CSP's frame-ancestors decides for the viewer; X-Frame-Options could only say DENY.
-        frame_options = not (is_viewer and self.viewer_framed)
+        policy = self.pages.get(scope["path"], _API_POLICY)
+        csp = policy.csp
+        frame_options = not policy.framed
         is_https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
