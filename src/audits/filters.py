@@ -9,12 +9,12 @@ export and stats) and the body of `/audits/summarize`.
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from src.audits.constants import ACTION_PATTERN, ActionType, EventStatus
 from src.audits.exceptions import InvalidSearchQuery
@@ -306,3 +306,9 @@ class ListFilters(BaseModel):
         same = self.model_dump(include=set(EventFilter.model_fields) & set(type(self).model_fields))
         fields = EventFilter(action_types=tuple(self.action_type), **same)
         return (fields, parse_search(self.q)) if self.q else (fields,)
+
+
+def fixed_filters(fixed: Mapping[str, JsonValue] | None) -> tuple[EventFilter, ...]:
+    """A viewer token's fixed filter, as its credential carries it (the list filters it was
+    minted with, checked then), as the filters every read it makes must also match."""
+    return () if fixed is None else ListFilters.model_validate(fixed).filters()

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
-from src.audits.filters import DetailsValue, EventFilter
+from src.audits.filters import DetailsValue, EventFilter, fixed_filters
 from src.audits.integrity import StoredEvent
 from src.audits.models import AuditEvent
 from src.auth.schemas import TenantAccess
@@ -90,7 +90,7 @@ class Selection:
         return and_(
             *conditions(
                 self.access.tenant,
-                *self.access.fixed,  # a viewer token's filter: narrowed by the others, only
+                *fixed_filters(self.access.fixed),  # a viewer token's: narrowed, never widened
                 *self.filters,
                 include_erased=self.include_erased,
             )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.audits import ingest
 from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, EventStatus
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
+from src.audits.filters import fixed_filters
 from src.audits.integrity import StoredEvent
 from src.audits.query import EVENTS_ORDER, STORED_COLUMNS, Selection, conditions, events
 from src.audits.rendering import EVENT_JSON, fetch_rendered
@@ -50,7 +51,7 @@ async def stored_event(
     row = (
         await session.execute(
             select(*STORED_COLUMNS).where(
-                *conditions(access.tenant, *access.fixed, include_erased=True),
+                *conditions(access.tenant, *fixed_filters(access.fixed), include_erased=True),
                 events.c.id == event_id,
             )
         )
@@ -146,7 +147,7 @@ async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUI
         row = (
             await session.execute(
                 select(EVENT_JSON, events.c.erased_at).where(
-                    *conditions(access.tenant, *access.fixed, include_erased=True),
+                    *conditions(access.tenant, *fixed_filters(access.fixed), include_erased=True),
                     events.c.id == event_id,
                 )
             )

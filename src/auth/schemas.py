@@ -1,6 +1,7 @@
 """Request and response models of the keys API, and the authenticated principal."""
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,7 +15,6 @@ from pydantic import (
 )
 from pydantic.config import JsonDict, JsonValue
 
-from src.audits.filters import EventFilter
 from src.auth.constants import TENANT_SLUG_PATTERN, Scope
 from src.schemas import NO_NUL_PATTERN, UtcDatetime, with_examples
 
@@ -28,9 +28,13 @@ TenantSlug = Annotated[
 @dataclass(frozen=True, slots=True)
 class ViewerGrant:
     """What a viewer token adds to reading its tenant: the fixed filter every read is
-    narrowed by (all must hold), and whether it may export."""
+    narrowed by, and whether it may export.
 
-    filters: tuple[EventFilter, ...]
+    The filter is kept as it was minted (the list filters of `GET /audits`, as JSON): the
+    audits package reads it (`audits.filters.fixed_filters`); a credential knows no event.
+    """
+
+    filter: Mapping[str, JsonValue]
     can_export: bool
 
 
@@ -62,8 +66,8 @@ class TenantAccess:
 
     tenant: str
     visible: bool
-    # A viewer token's fixed filter: every read sees only the events matching all of these.
-    fixed: tuple[EventFilter, ...] = ()
+    # A viewer token's fixed filter (as minted): every read sees only the events matching it.
+    fixed: Mapping[str, JsonValue] | None = None
 
 
 TENANT_SCOPES: list[JsonValue] = [

@@ -172,7 +172,7 @@ def resolve_tenant(principal: Principal, named: str | None) -> TenantAccess:
         if named is None:
             raise TenantRequired()
         return TenantAccess(tenant=named, visible=True)
-    fixed = principal.viewer.filters if principal.viewer is not None else ()
+    fixed = principal.viewer.filter if principal.viewer is not None else None
     if named is None or named == principal.tenant:
         return TenantAccess(tenant=principal.tenant, visible=True, fixed=fixed)
     return TenantAccess(tenant=named, visible=False, fixed=fixed)

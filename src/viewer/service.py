@@ -18,7 +18,7 @@ from src.database import standalone
 from src.exceptions import Unauthorized
 from src.viewer.constants import PAGE_PATH, TOKEN_PREFIX
 from src.viewer.models import ViewerToken
-from src.viewer.schemas import ViewerFilter, ViewerTokenCreate
+from src.viewer.schemas import ViewerTokenCreate
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ async def authenticate(*, session: AsyncSession, pepper: bytes, token: str) -> P
         tenant=row.tenant,
         scopes=frozenset({Scope.AUDITS_READ}),
         viewer=ViewerGrant(
-            filters=ViewerFilter.model_validate(row.filter).filters(),
+            filter=row.filter,
             can_export=row.can_export,
         ),
     )

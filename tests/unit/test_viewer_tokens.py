@@ -5,7 +5,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from src.audits.filters import EventFilter
+from src.audits.filters import EventFilter, fixed_filters
 from src.auth.constants import Scope
 from src.auth.schemas import Principal, ViewerGrant
 from src.auth.service import resolve_tenant
@@ -55,15 +55,20 @@ def test_the_fixed_filter_is_the_list_filters_and_q() -> None:
 
 
 def test_a_viewer_principals_access_carries_its_filter() -> None:
-    fixed = (EventFilter(actor_id="user_7"),)
+    fixed = {"actor_id": "user_7", "q": "action_type:delete"}  # as minted, in JSON
     principal = Principal(
         key_id=uuid.uuid4(),
         tenant="acme",
         scopes=frozenset({Scope.AUDITS_READ}),
-        viewer=ViewerGrant(filters=fixed, can_export=False),
+        viewer=ViewerGrant(filter=fixed, can_export=False),
     )
     access = resolve_tenant(principal, None)
     assert (access.tenant, access.visible, access.fixed) == ("acme", True, fixed)
     other = resolve_tenant(principal, "globex")
     assert (other.visible, other.fixed) == (False, fixed)
     assert not principal.allows(Scope.AUDITS_WRITE)
+    # What every read of the token ANDs in: the fields, and its search parsed.
+    fields, search = fixed_filters(access.fixed)
+    assert fields == EventFilter(actor_id="user_7")
+    assert [kind.value for kind in search.action_types] == ["delete"]
+    assert fixed_filters(None) == ()  # an API key's access: nothing fixed
