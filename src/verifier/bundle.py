@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from src.verifier import merkle, note, workers
 from src.verifier.content import EventMismatch, leaf_of_event
+from src.verifier.inclusion import InclusionVerifier
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
 GENESIS_HASH = bytes(32)  # the `prev_hash` of every log's first event
@@ -214,7 +215,7 @@ _NOT_LINKED = "its `prev_hash` is not the previous event's `hash`"
 def _check_lines(log: _Log, numbered: list[tuple[int, str | bytes]]) -> list[_Checked]:
     """Check a run of event lines, up to the first that fails. A pure function of its input,
     so it may run in a worker process (see `workers`)."""
-    inclusion = merkle.InclusionVerifier(size=log.size, root=log.root_hash)
+    inclusion = InclusionVerifier(size=log.size, root=log.root_hash)
     hashes = _Hashes()
     first: _Line | None = None
     previous = b""
@@ -300,7 +301,7 @@ def verify_bundle(
 
 
 def _check_event(
-    item: object, where: str, tenant: str, inclusion: merkle.InclusionVerifier, hashes: _Hashes
+    item: object, where: str, tenant: str, inclusion: InclusionVerifier, hashes: _Hashes
 ) -> _Line:
     """Check one event line on its own."""
     if not isinstance(item, dict):
@@ -324,7 +325,7 @@ def _check_leaf(
     event: dict[str, object],
     index: int,
     tenant: str,
-    inclusion: merkle.InclusionVerifier,
+    inclusion: InclusionVerifier,
     hashes: _Hashes,
 ) -> tuple[bytes, bytes]:
     """The event is its leaf, its hash is the chain's, its proof leads to the root; its
