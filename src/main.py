@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from src.audits.assistant_router import router as assistant_router
+from src.audits.dependencies import AuditsState
 from src.audits.ingest import create_committer
 from src.audits.router import batch_router as audits_batch_router
 from src.audits.router import router as audits_router
@@ -34,6 +35,7 @@ from src.http.params import check_query_parameters
 from src.http.problems import register_exception_handlers
 from src.lifecycle import Lifecycle
 from src.log import signing
+from src.log.dependencies import LogState
 from src.log.router import router as log_router
 from src.log.worker import LogWorker
 from src.logging import configure_logging
@@ -123,6 +125,10 @@ def _is_sane_request_id(value: str) -> bool:
     return _REQUEST_ID.fullmatch(value) is not None
 
 
+class AppState(State, AuditsState, LogState):
+    """Everything the lifespan shares with requests: each package reads its own part."""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. Nothing connects until the lifespan starts."""
     settings = settings or get_settings()
@@ -132,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     expected_revision = head_revision()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         log_identity = signing.log_identity(settings)  # a key that cannot be read stops the start
         engine = create_engine(settings)
         metrics.watch_engine(engine)

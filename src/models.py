@@ -1,10 +1,9 @@
 """Imports every domain's tables, so Alembic and the tests see the whole metadata."""
 
 from src.audits.models import AuditEvent, ChainHead, IdempotencyRecord
-from src.auth.models import ApiKey, Tenant
+from src.auth.models import ApiKey, Tenant, ViewerToken
 from src.log.models import LogCheckpoint, LogHead, LogTile
 from src.openai.models import OpenAICall
-from src.viewer.models import ViewerToken
 
 __all__ = [
     "ApiKey",

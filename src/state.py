@@ -2,8 +2,10 @@
 
 The lifespan (`src/main.py`) builds it once per process and Starlette hands it to each
 request as `request.state`; `src/dependencies.py` reads it for routes, one typed dependency
-per entry. Nothing here is created at import time, so tests never patch globals: they build
-an app with other `Settings` instead.
+per entry. A package that keeps objects of its own there declares them beside its own
+dependencies (`audits.dependencies.AuditsState`, `log.dependencies.LogState`), so this
+module knows no domain. Nothing here is created at import time, so tests never patch
+globals: they build an app with other `Settings` instead.
 """
 
 from typing import TypedDict, cast
@@ -12,11 +14,8 @@ from fastapi import Request
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from src.audits.group_commit import GroupCommitter
 from src.config import Settings
 from src.lifecycle import Lifecycle
-from src.log.signing import LogIdentity
-from src.log.worker import LogWorker
 from src.metrics import Metrics
 from src.pagination import CursorCodec
 
@@ -26,13 +25,10 @@ class State(TypedDict):
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     openai: AsyncOpenAI | None  # None: no OPENAI_API_KEY, the AI endpoints answer 503
-    group_committer: GroupCommitter  # single-event writes share transactions
     lifecycle: Lifecycle  # draining after SIGTERM: /readyz answers 503
     metrics: Metrics
     cursor_codec: CursorCodec
     expected_revision: str | None  # the Alembic head this build ships
-    log_identity: LogIdentity  # who signs the transparency log's checkpoints
-    log_worker: LogWorker  # integrates backlogs and signs checkpoints in the background
 
 
 def app_state(request: Request) -> State:

@@ -1,9 +1,9 @@
 """Request parsing for the audits routes: tenant access, list filters, shared parameters."""
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict, cast
 
-from fastapi import Depends, Header, Query
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.convertors import StringConvertor, register_url_convertor
 
@@ -14,18 +14,28 @@ from src.audits.group_commit import GroupCommitter
 from src.audits.query import Selection
 from src.audits.schemas import EventBatchCreate, EventCreate
 from src.auth.constants import Scope
+from src.auth.dependencies import TenantQuery, require, tenant_access
 from src.auth.schemas import Principal, TenantAccess
 from src.database import BIGINT_MAX
 from src.dependencies import (
-    GroupCommitterDep,
     MetricsDep,
     SessionDep,
-    TenantQuery,
-    require,
-    tenant_access,
 )
 from src.exceptions import Forbidden
 from src.metrics import Metrics
+
+
+class AuditsState(TypedDict):
+    """What the audits package keeps in the lifespan's state (`src/state.py`)."""
+
+    group_committer: GroupCommitter  # single-event writes share transactions
+
+
+async def get_group_committer(request: Request) -> GroupCommitter:
+    return cast(AuditsState, request.scope["state"])["group_committer"]
+
+
+GroupCommitterDep = Annotated[GroupCommitter, Depends(get_group_committer)]
 
 ReadAccess = Annotated[TenantAccess, Depends(tenant_access(Scope.AUDITS_READ))]
 # The reads the viewer page makes: a viewer token passes, its fixed filter in the access.

@@ -24,18 +24,15 @@ from src.audits.dependencies import (
     ViewerReadAccess,
     WriteAccess,
 )
+from src.auth.dependencies import PrincipalDep
 from src.auth.exceptions import TenantNotFound
-from src.dependencies import (
-    CursorCodecDep,
-    LogIdentityDep,
-    PrincipalDep,
-    SessionDep,
-)
+from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import AUTH_ERRORS, ShuttingDown, UnprocessableRequest
 from src.http.openapi import problem_responses
 from src.http.responses import etag, json_array, json_object, json_response, matches, page_json
 from src.log import exceptions as log_errors
 from src.log import service as log_service
+from src.log.dependencies import LogIdentityDep
 from src.pagination import InvalidCursor
 
 router = APIRouter(prefix="/audits", tags=["audits"])

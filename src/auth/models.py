@@ -1,10 +1,21 @@
-"""Tenants and API keys. A key's secret is never stored: only its keyed hash."""
+"""Tenants, API keys and viewer tokens. A credential's secret is never stored: only its
+keyed hash."""
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, LargeBinary, Text, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 
@@ -47,3 +58,24 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+
+
+class ViewerToken(SQLModel, table=True):
+    __tablename__ = "viewer_token"
+
+    id: uuid.UUID = Field(primary_key=True)
+    public_id: str = Field(unique=True, max_length=32)
+    secret_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    tenant: str = Field(
+        sa_column=Column(Text, ForeignKey("tenant.slug"), nullable=False, index=True)
+    )
+    # The fixed filter as list filters (`GET /audits`'s), parsed again on each use.
+    filter: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))  # JSON object
+    can_export: bool = Field(sa_column=Column(Boolean, nullable=False))
+    created_by: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("api_key.id"), nullable=False, index=True)
+    )
+    created_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

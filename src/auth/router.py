@@ -6,9 +6,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from src.auth import service
+from src.auth.dependencies import AdminDep
 from src.auth.exceptions import KeyNotFound
 from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, TenantSlug
-from src.dependencies import AdminDep, CursorCodecDep, SessionDep, SettingsDep
+from src.dependencies import CursorCodecDep, SessionDep, SettingsDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.pagination import InvalidCursor, Page

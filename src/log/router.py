@@ -12,13 +12,15 @@ from src.audits.constants import DEFAULT_PAGE_SIZE
 from src.audits.dependencies import PageCursor, PageLimit, ViewerReadAccess
 from src.auth import service as auth_service
 from src.auth.constants import Scope
+from src.auth.dependencies import require
 from src.auth.schemas import Principal, TenantAccess, TenantSlug
-from src.dependencies import CursorCodecDep, LogIdentityDep, SessionDep, require
+from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.http.responses import json_response
 from src.log import exceptions as errors
 from src.log import service
+from src.log.dependencies import LogIdentityDep
 from src.log.schemas import (
     EXAMPLE_CHECKPOINT,
     CheckpointPage,

@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from src.auth.constants import Scope
+from src.auth.dependencies import require
 from src.auth.schemas import Principal, TenantSlug
-from src.dependencies import MetricsDep, OpenAIClientDep, SessionDep, SettingsDep, require
+from src.dependencies import MetricsDep, OpenAIClientDep, SessionDep, SettingsDep
 from src.openai.exceptions import AiNotConfigured
 from src.openai.schemas import LedgerScope
 from src.openai.service import Gateway

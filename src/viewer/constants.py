@@ -1,4 +1,3 @@
-TOKEN_PREFIX = "tmv_"  # noqa: S105 - a prefix, not a secret; API keys start `tm_`
 MIN_TTL_SECONDS = 60
 MAX_TTL_SECONDS = 86_400
 DEFAULT_TTL_SECONDS = 3_600

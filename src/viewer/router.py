@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends, Request, status
 from src.audits.exceptions import InvalidSearchQuery
 from src.auth import service as auth_service
 from src.auth.constants import Scope
+from src.auth.dependencies import TenantQuery, require
 from src.auth.exceptions import TenantNotFound, TenantRequired, TenantsDisagree
 from src.auth.schemas import Principal
-from src.dependencies import SessionDep, SettingsDep, TenantQuery, require
+from src.dependencies import SessionDep, SettingsDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.viewer import service

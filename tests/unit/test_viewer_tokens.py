@@ -9,8 +9,8 @@ from src.audits.filters import EventFilter, fixed_filters
 from src.auth.constants import Scope
 from src.auth.schemas import Principal, ViewerGrant
 from src.auth.service import resolve_tenant
+from src.auth.viewer_tokens import parse_public_id
 from src.viewer.schemas import ViewerTokenCreate
-from src.viewer.service import parse_public_id
 
 PUBLIC_ID = "0123456789abcdef"
 
