@@ -82,6 +82,12 @@ class Selection:
     access: TenantAccess
     filters: tuple[EventFilter, ...] = ()
     include_erased: bool = False
+    # A viewer token's filter (narrowed by the others, never widened), parsed once: `where`
+    # runs for every batch of an export.
+    fixed: tuple[EventFilter, ...] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fixed", fixed_filters(self.access.fixed))
 
     def where(self) -> ColumnElement[bool]:
         """The WHERE clause; it matches nothing for a tenant the key may not see."""
@@ -90,7 +96,7 @@ class Selection:
         return and_(
             *conditions(
                 self.access.tenant,
-                *fixed_filters(self.access.fixed),  # a viewer token's: narrowed, never widened
+                *self.fixed,
                 *self.filters,
                 include_erased=self.include_erased,
             )

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.audits.filters import EventFilter, fixed_filters
+from src.audits.filters import EventFilter
 from src.audits.integrity import StoredEvent
 from src.audits.query import STORED_COLUMNS, Selection, events
 from src.audits.rendering import EVENT_JSON
@@ -34,9 +34,7 @@ Rows = Sequence[Row[*tuple[Any, ...]]]  # EVENT_JSON, then STORED_COLUMNS
 
 def is_complete(selection: Selection, descending: bool) -> bool:
     """Whether the bundle holds every leaf in order: no filter, erased events, ascending."""
-    unfiltered = all(
-        f == EventFilter() for f in (*fixed_filters(selection.access.fixed), *selection.filters)
-    )
+    unfiltered = all(f == EventFilter() for f in (*selection.fixed, *selection.filters))
     return unfiltered and selection.include_erased and not descending
 
 
