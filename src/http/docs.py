@@ -5,6 +5,7 @@ blank page. The `fastapi-offline` package ships those bundles (and keeps them cu
 are served from `/docs/assets/`, and the pages' Content-Security-Policy names no other host.
 """
 
+from functools import cache
 from importlib.resources import files
 
 from fastapi import FastAPI, Response
@@ -31,17 +32,18 @@ _SWAGGER_PARAMETERS = {"validatorUrl": None}
 # once, so ReDoc hides the image (its own `onError`) and nothing leaves the origin.
 _REDOC_VENDOR_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 REDOC_BUNDLE_PATH = f"{ASSETS_PATH}/redoc.standalone.js"
+_ASSETS = files("fastapi_offline") / "static"
 
 
+@cache  # a megabyte read and rewritten once per process, not for every app built
 def redoc_bundle() -> bytes:
     """The packaged ReDoc bundle, with no address outside the origin that it loads."""
-    bundle = (files("fastapi_offline") / "static" / "redoc.standalone.js").read_bytes()
+    bundle = (_ASSETS / "redoc.standalone.js").read_bytes()
     return bundle.replace(_REDOC_VENDOR_LOGO, b"data:,")
 
 
 def add_offline_docs(app: FastAPI, *, openapi_url: str) -> None:
     """Serve the documentation pages and their assets from this process."""
-    assets = files("fastapi_offline") / "static"
     bundle = redoc_bundle()
 
     # Registered before the mount of the other assets, so it answers for this one file.
@@ -53,7 +55,7 @@ def add_offline_docs(app: FastAPI, *, openapi_url: str) -> None:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
-    app.mount(ASSETS_PATH, StaticFiles(directory=str(assets)), name="docs-assets")
+    app.mount(ASSETS_PATH, StaticFiles(directory=str(_ASSETS)), name="docs-assets")
     title = app.title
 
     @app.get(DOCS_PATH, include_in_schema=False)
