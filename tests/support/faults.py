@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from src.devdb import connect
+from src.http.middleware import access_logger
 from tests.support.paths import api_path
 from tests.support.problems import assert_problem
 
@@ -85,7 +86,6 @@ class Outcomes:
     created: list[str] = field(default_factory=list)  # ids of acknowledged events
     unavailable: int = 0
     answered: set[str] = field(default_factory=set)  # request ids that got a response
-    retried: list[str] = field(default_factory=list)  # no response byte, so sent again
     unanswered: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     last_created_at: float = 0.0
@@ -113,7 +113,6 @@ class Outcomes:
 # is never read, and gets no response at all (a reset or a bare close). RFC 9112 section 9.3.1
 # lets a client send such a request again; the load below does, once, as real clients do.
 NO_RESPONSE = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
-ACCESS_LOGGER = "trailmark.access"
 
 
 class Writer:
@@ -149,8 +148,7 @@ class Writer:
                 if head.received or client is self.fresh:
                     self.seen.unanswered.append(f"{what} ({request_id}): {error!r}")
                     return None
-                self.seen.retried.append(f"{what} ({request_id}): {error!r}")
-                continue
+                continue  # no response byte: sent again, on a new connection
             except httpx.HTTPError as error:  # a timeout: the request hung
                 self.seen.unanswered.append(f"{what} ({request_id}): {error!r}")
                 return None
@@ -179,7 +177,7 @@ def access_logged_request_ids(log_file: Path, routes: set[str]) -> set[str]:
             record = json.loads(line)
         except ValueError:
             continue  # not one of the app's JSON lines (a traceback, coverage's warnings)
-        if record.get("logger") == ACCESS_LOGGER and record.get("route") in routes:
+        if record.get("logger") == access_logger.name and record.get("route") in routes:
             ids.add(record["request_id"])
     return ids
 
