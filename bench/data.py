@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from src.audits.constants import GENESIS_HASH
 from src.audits.ingest import chain_rows
 from src.audits.schemas import EventIn
+from src.events.stored import GENESIS_HASH
 
 ACTION_TYPES = ("create", "update", "delete", "view", "export", "import", "login", "logout")
 ENTITY_TYPES = ("repository", "user", "project", "invoice", "document", "file", "key", "team")

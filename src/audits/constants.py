@@ -34,6 +34,5 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 50
 IDEMPOTENCY_TTL_HOURS = 24
 EVENTS_CURSOR = "events"
-GENESIS_HASH = bytes(32)
 # Events the service records about its own actions on events.
 AUDIT_EVENT_ENTITY = "audit_event"

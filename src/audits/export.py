@@ -23,8 +23,9 @@ from sqlalchemy import Row, Select, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from src.audits.query import EVENTS_ORDER, Selection, events
+from src.audits.query import EVENTS_ORDER, Selection
 from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows
+from src.events.models import events
 from src.pagination import read_ahead
 
 ExportFormat = Literal["ndjson", "csv", "bundle"]

@@ -24,18 +24,15 @@ from sqlmodel import col
 
 from src.audits import idempotency
 from src.audits.group_commit import GroupCommitter
-from src.audits.integrity import CommittedContent, chain_hash
-from src.audits.models import ChainHead
-from src.audits.rendering import EVENT_COLUMN_NAMES, fetch_rendered, render
+from src.audits.rendering import fetch_rendered, render_stored
 from src.audits.schemas import EventBatchCreate, EventCreate, EventIn
 from src.auth import service as auth_service
 from src.auth.schemas import Principal
+from src.events.models import ChainHead
+from src.events.stored import WRITTEN_FIELDS, StoredEvent, chain_hash
 from src.log.tree import APPEND_TILES_SQL, TreeGrowth, tile_appends
 from src.metrics import Metrics
 from src.verifier import merkle
-from src.verifier.content import erasable_hashes
-
-Row = dict[str, Any]  # column values of a new event row
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,17 +107,18 @@ async def _lock_heads(session: AsyncSession, tenants: Sequence[str]) -> dict[str
     return heads
 
 
-# The columns a new event row sets, and the PostgreSQL type its values travel in (addresses
-# and JSON as text, cast where they are inserted).
+# The columns a new event's insert sets, and the PostgreSQL type their values travel in:
+# addresses and JSON as text, cast where they are inserted.
+_TRAVELS_AS_TEXT = {"inet", "jsonb"}
 _NEW_EVENT_COLUMNS: dict[str, str] = {
-    "tenant": "text", "seq": "bigint", "id": "uuid", "action_type": "text", "action": "text",
-    "entity_type": "text", "entity_id": "text", "actor_id": "text", "actor_type": "text",
-    "actor_name": "text", "status": "text", "occurred_at": "timestamptz",
-    "received_at": "timestamptz", "ip_address": "text", "user_agent": "text",
-    "request_id": "text", "details": "text", "field_salt": "bytea", "hash": "bytea",
-    "prev_hash": "bytea",
-}  # fmt: skip
-_CAST_ON_INSERT = {"ip_address": "inet", "details": "jsonb"}
+    field.name: "text" if field.storage.sql_type in _TRAVELS_AS_TEXT else field.storage.sql_type
+    for field in WRITTEN_FIELDS
+}
+_CAST_ON_INSERT = {
+    field.name: field.storage.sql_type
+    for field in WRITTEN_FIELDS
+    if field.storage.sql_type in _TRAVELS_AS_TEXT
+}
 
 
 def _write_statement() -> TextClause:
@@ -153,17 +151,18 @@ def _write_statement() -> TextClause:
 _WRITE = _write_statement()
 
 
-def _column_values(name: str, rows: Sequence[Row]) -> list[Any]:
-    if name == "ip_address":
-        return [None if row[name] is None else str(row[name]) for row in rows]
-    if name == "details":
-        return [None if row[name] is None else json.dumps(row[name]) for row in rows]
-    return [row[name] for row in rows]
+def _column_values(name: str, rows: Sequence[StoredEvent]) -> list[Any]:  # Any: column's type
+    values = [getattr(row, name) for row in rows]
+    if _CAST_ON_INSERT.get(name) == "inet":
+        return [None if value is None else str(value) for value in values]
+    if _CAST_ON_INSERT.get(name) == "jsonb":
+        return [None if value is None else json.dumps(value) for value in values]
+    return values
 
 
 async def _write(
     session: AsyncSession,
-    rows: Sequence[Row],
+    rows: Sequence[StoredEvent],
     growth: dict[str, TreeGrowth],
     heads: dict[str, Head],
 ) -> None:
@@ -184,9 +183,10 @@ async def _write(
 
 @dataclass(slots=True)
 class Chained:
-    """New rows chained after a head, the new newest link, and the rows' Merkle leaf hashes."""
+    """New events chained after a head, the new newest link, and their Merkle leaf hashes."""
 
-    rows: list[Row]
+    rows: list[StoredEvent]
+    ids: list[uuid.UUID]
     seq: int
     hash: bytes
     leaf_hashes: list[bytes]
@@ -199,76 +199,46 @@ def chain_rows(
 
     Pure: the API's writes and the benchmark's COPY ceiling both chain events with it.
     """
-    rows: list[Row] = []
-    leaf_hashes: list[bytes] = []
+    chained = Chained([], [], seq, prev_hash, [])
     for event in batch:
-        seq += 1
         event_id = uuid6.uuid7()
-        salt = secrets.token_bytes(16)
         actor = event.actor
-        actor_id, actor_type, actor_name = (
-            (actor.id, actor.type.value, actor.name) if actor else (None, None, None)
-        )
-        occurred_at = event.occurred_at or received_at
-        committed = CommittedContent(
+        row = StoredEvent(
             tenant=tenant,
-            seq=seq,
+            seq=chained.seq + 1,
             id=str(event_id),
             received_at=received_at,
             action_type=event.action_type.value,
             action=event.action,
             entity_type=event.entity_type,
             entity_id=event.entity_id,
-            actor_id=actor_id,
-            actor_type=actor_type,
+            actor_id=actor.id if actor else None,
+            actor_type=actor.type.value if actor else None,
+            actor_name=actor.name if actor else None,
             status=event.status.value,
-            occurred_at=occurred_at,
+            status_changed_at=None,
+            occurred_at=event.occurred_at or received_at,
+            ip_address=event.ip_address,
+            user_agent=event.user_agent,
             request_id=event.request_id,
-            hashes=erasable_hashes(
-                salt,
-                actor_name=actor_name,
-                ip_address=None if event.ip_address is None else str(event.ip_address),
-                user_agent=event.user_agent,
-                details=event.details,
-            ),
+            details=event.details,
+            field_salt=secrets.token_bytes(16),
+            erased_at=None,
+            erased_hashes=None,
+            hash=b"",
+            prev_hash=chained.hash,
         )
-        leaf_data = committed.leaf_data()
-        leaf_hashes.append(merkle.leaf_hash(leaf_data))
-        event_hash = chain_hash(prev_hash, hashlib.sha256(leaf_data).digest())
-        rows.append(
-            {
-                "tenant": tenant,
-                "seq": seq,
-                "id": event_id,
-                "action_type": event.action_type.value,
-                "action": event.action,
-                "entity_type": event.entity_type,
-                "entity_id": event.entity_id,
-                "actor_id": actor_id,
-                "actor_type": actor_type,
-                "actor_name": actor_name,
-                "status": event.status.value,
-                "occurred_at": occurred_at,
-                "received_at": received_at,
-                "ip_address": event.ip_address,
-                "user_agent": event.user_agent,
-                "request_id": event.request_id,
-                "details": event.details,
-                "field_salt": salt,
-                "hash": event_hash,
-                "prev_hash": prev_hash,
-            }
-        )
-        prev_hash = event_hash
-    return Chained(rows, seq, prev_hash, leaf_hashes)
+        leaf_data = row.leaf_data()
+        assert leaf_data is not None  # a salt and no erasure: the content is whole
+        row.hash = chain_hash(chained.hash, hashlib.sha256(leaf_data).digest())
+        chained.rows.append(row)
+        chained.ids.append(event_id)
+        chained.leaf_hashes.append(merkle.leaf_hash(leaf_data))
+        chained.seq, chained.hash = row.seq, row.hash
+    return chained
 
 
-def _rendered(row: Row) -> str:
-    """A row just written, as the API shows it (and as reading it back would)."""
-    return render([row.get(name) for name in EVENT_COLUMN_NAMES])
-
-
-async def append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> list[Row]:
+async def append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -> Chained:
     """Chain and insert `batch` at the end of the tenant's log and integrate it into the
     tenant's Merkle tree (inside the caller's transaction)."""
     heads = await _lock_heads(session, [tenant])
@@ -276,7 +246,7 @@ async def append(session: AsyncSession, tenant: str, batch: Sequence[EventIn]) -
     chained = chain_rows(tenant, head.seq, head.hash, batch, datetime.now(UTC))
     growth = head.grow(chained.seq, chained.hash, chained.leaf_hashes)
     await _write(session, chained.rows, {tenant: growth} if growth is not None else {}, heads)
-    return chained.rows
+    return chained
 
 
 async def append_group(
@@ -290,7 +260,7 @@ async def append_group(
     by_tenant: dict[str, list[int]] = {}
     for index, (tenant, _) in enumerate(items):
         by_tenant.setdefault(tenant, []).append(index)
-    written: list[Row] = [{}] * len(items)
+    by_index: dict[int, tuple[uuid.UUID, StoredEvent]] = {}
     received_at = datetime.now(UTC)
     async with session.begin():
         heads = await _lock_heads(session, sorted(by_tenant))
@@ -303,10 +273,11 @@ async def append_group(
             grown = head.grow(chained.seq, chained.hash, chained.leaf_hashes)
             if grown is not None:
                 growth[tenant] = grown
-            for index, row in zip(indexes, chained.rows, strict=True):
-                written[index] = row
-        await _write(session, written, growth, heads)
-    return [(row["id"], _rendered(row)) for row in written]
+            for index, event_id, row in zip(indexes, chained.ids, chained.rows, strict=True):
+                by_index[index] = (event_id, row)
+        written = [by_index[index] for index in range(len(items))]
+        await _write(session, [row for _, row in written], growth, heads)
+    return [(event_id, render_stored(row)) for event_id, row in written]
 
 
 def create_committer(sessionmaker: async_sessionmaker[AsyncSession]) -> GroupCommitter:
@@ -340,8 +311,8 @@ async def record(
             if replay is not None:
                 items = await fetch_rendered(session, tenant, replay.event_ids)
                 return RecordedEvents(ids=replay.event_ids, items=items, replayed=True)
-        rows = await append(session, tenant, batch)
-        ids = [row["id"] for row in rows]
+        chained = await append(session, tenant, batch)
+        ids = chained.ids
         if idempotency_key is not None:
             await idempotency.remember(
                 session=session,
@@ -350,7 +321,9 @@ async def record(
                 fingerprint=fingerprint,
                 event_ids=ids,
             )
-    return RecordedEvents(ids=ids, items=[_rendered(row) for row in rows], replayed=False)
+    return RecordedEvents(
+        ids=ids, items=[render_stored(row) for row in chained.rows], replayed=False
+    )
 
 
 async def ingest(

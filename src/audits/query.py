@@ -1,4 +1,4 @@
-"""The SQL of event queries: the table, the one WHERE clause builder, keyset positions.
+"""The SQL of event queries: the one WHERE clause builder, the selection, keyset positions.
 
 `conditions()` is the only place that turns an `EventFilter` into a WHERE clause; it serves
 list, export, stats and the AI endpoints alike.
@@ -11,8 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Table,
-    Text,
     and_,
     cast,
     false,
@@ -22,12 +20,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INET, JSONB
 
 from src.audits.filters import DetailsValue, EventFilter, fixed_filters
-from src.audits.integrity import StoredEvent
-from src.audits.models import AuditEvent
 from src.auth.schemas import TenantAccess
+from src.events.models import events
 from src.pagination import Keyset
-
-events: Table = AuditEvent.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 
 
 def _nested(path: tuple[str, ...], value: DetailsValue) -> dict[str, Any]:
@@ -106,11 +101,3 @@ class Selection:
 # Events in list order: newest or oldest first by `occurred_at`, `id` breaking ties. Lists
 # page by it, exports read batches by it.
 EVENTS_ORDER = Keyset("events", (events.c.occurred_at, events.c.id))
-
-
-# What verification reads, in `StoredEvent`'s field order: the stored event without the search
-# vector and other extras, its id as text (PostgreSQL writes a UUID as `str(uuid)` does).
-STORED_COLUMNS = [
-    cast(events.c.id, Text).label("id") if field.name == "id" else events.c[field.name]
-    for field in dataclasses.fields(StoredEvent)
-]

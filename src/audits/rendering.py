@@ -12,19 +12,20 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from json.encoder import encode_basestring  # the C escaper json.dumps uses
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Row, Text, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.audits.integrity import format_timestamp
-from src.audits.query import events
 from src.audits.schemas import ActorOut, EventOut
+from src.events.models import events
+from src.events.stored import FIELD_BY_NAME, SqlType, StoredEvent, format_timestamp
 
 # The stored columns an event's API form is made of, in EventOut's field order (the actor's
 # three columns stand where `actor` does).
@@ -66,21 +67,27 @@ def _compact_details(column: Any) -> Any:  # SQL: a jsonb column as compact JSON
 
 # How PostgreSQL hands over a column, where its own text form is cheaper than Python's:
 # timestamps, hashes, addresses and ids arrive as the text the API shows (a third of an
-# export's time went to decoding and formatting them in Python).
-_AS_TEXT: dict[str, Any] = {  # column name -> SQL expression
-    "id": lambda c: cast(c, Text),
-    "occurred_at": _utc_text,
-    "received_at": _utc_text,
-    "status_changed_at": _utc_text,
-    "erased_at": _utc_text,
-    "ip_address": func.host,
-    "details": _compact_details,
-    "hash": lambda c: func.encode(c, "hex"),
-    "prev_hash": lambda c: func.encode(c, "hex"),
+# export's time went to decoding and formatting them in Python), by the column's type.
+_AS_TEXT: dict[SqlType, Any] = {  # PostgreSQL type -> SQL expression of a column
+    "uuid": lambda c: cast(c, Text),
+    "timestamptz": _utc_text,
+    "inet": func.host,
+    "jsonb": _compact_details,
+    "bytea": lambda c: func.encode(c, "hex"),
 }
+
+
+def _sql_type(name: str) -> SqlType:
+    return FIELD_BY_NAME[name].storage.sql_type
+
+
+def _column_as_text(name: str) -> Any:  # SQL: the column as EVENT_COLUMNS reads it
+    as_text = _AS_TEXT.get(_sql_type(name))
+    return events.c[name] if as_text is None else as_text(events.c[name])
+
+
 EVENT_COLUMNS: tuple[Any, ...] = tuple(  # SQL expressions, labelled with the column names
-    (_AS_TEXT[name](events.c[name]) if name in _AS_TEXT else events.c[name]).label(name)
-    for name in EVENT_COLUMN_NAMES
+    _column_as_text(name).label(name) for name in EVENT_COLUMN_NAMES
 )
 
 
@@ -108,13 +115,14 @@ def _json_member(field: str) -> Any:  # SQL: the field's value as JSON text
             + literal("}")
         )
         return case((c.actor_id.is_(None), literal("null")), else_=actor)
-    if field == "seq":
-        return cast(c.seq, Text)
-    if field == "details":
-        return func.coalesce(_compact_details(c.details), literal("null"))
-    if field in _AS_TEXT:
-        return _json_quoted(_AS_TEXT[field](c[field]))
-    return _json_string(c[field])
+    sql_type = _sql_type(field)
+    if sql_type == "bigint":
+        return cast(c[field], Text)
+    if sql_type == "jsonb":
+        return func.coalesce(_compact_details(c[field]), literal("null"))
+    if sql_type == "text":
+        return _json_string(c[field])
+    return _json_quoted(_column_as_text(field))
 
 
 def _json_object(fields: Sequence[str]) -> Any:  # SQL: `{"name":value,...}`
@@ -186,42 +194,36 @@ def _text(value: object) -> object:
     return value
 
 
-def as_dict(values: Sequence[Any]) -> dict[str, Any]:  # an event as JSON values
+Values = Sequence[Any]  # an event's column values in EVENT_COLUMN_NAMES order (Any: each its own)
+_ACTOR_AT = EVENT_COLUMN_NAMES.index(ACTOR_COLUMNS[0])  # where the actor's three values start
+
+
+def _actor(values: Values) -> dict[str, Any] | None:
+    actor_id, actor_type, actor_name = values[_ACTOR_AT : _ACTOR_AT + 3]
+    return None if actor_id is None else {"id": actor_id, "type": actor_type, "name": actor_name}
+
+
+def _value_reader(field: str) -> Callable[[Values], Any]:
+    """The API field's JSON value from the column values: text where `_text` makes it."""
+    if field == "actor":
+        return _actor
+    at = EVENT_COLUMN_NAMES.index(field)
+    if _sql_type(field) in ("text", "bigint", "jsonb"):
+        return itemgetter(at)
+    return lambda values: _text(values[at])
+
+
+_VALUE_READERS = [(field, _value_reader(field)) for field in EventOut.model_fields]
+
+
+def as_dict(values: Values) -> dict[str, Any]:  # an event as JSON values
     """The event whose column values (in `EVENT_COLUMN_NAMES` order) start `values`.
 
     Values come either as `EVENT_COLUMNS` reads them (text where PostgreSQL formats, `details`
     as its JSON text) or as Python objects (a row just written): `_text` gives both the same
     form, but for `details`, which stays as it came.
     """
-    (
-        id_, tenant, seq, action_type, action, entity_type, entity_id,
-        actor_id, actor_type, actor_name, status, occurred_at, received_at,
-        status_changed_at, ip_address, user_agent, request_id, details,
-        hash_, prev_hash, erased_at, *_,
-    ) = values  # fmt: skip
-    return {
-        "id": _text(id_),
-        "tenant": tenant,
-        "seq": seq,
-        "action_type": action_type,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "actor": (
-            None if actor_id is None else {"id": actor_id, "type": actor_type, "name": actor_name}
-        ),
-        "status": status,
-        "occurred_at": _text(occurred_at),
-        "received_at": _text(received_at),
-        "status_changed_at": _text(status_changed_at),
-        "ip_address": _text(ip_address),
-        "user_agent": user_agent,
-        "request_id": request_id,
-        "details": details,
-        "hash": _text(hash_),
-        "prev_hash": _text(prev_hash),
-        "erased_at": _text(erased_at),
-    }
+    return {field: read(values) for field, read in _VALUE_READERS}
 
 
 def _string(value: str | None) -> str:
@@ -233,7 +235,32 @@ def _quoted(value: object) -> str:  # a value `_text` makes plain ASCII text, or
     return "null" if text is None else f'"{text}"'
 
 
-def render(values: Sequence[Any]) -> str:
+def _actor_json(values: Values) -> str:
+    actor_id, actor_type, actor_name = values[_ACTOR_AT : _ACTOR_AT + 3]
+    if actor_id is None:
+        return "null"
+    return f'{{"id":{_escape(actor_id)},"type":{_string(actor_type)},"name":{_string(actor_name)}}}'
+
+
+_JSON_WRITERS: dict[SqlType, Callable[[Any], str]] = {  # a column's value as JSON text
+    "text": _string,
+    "bigint": str,
+    "jsonb": details_json,
+}
+
+
+def _member_writer(field: str) -> Callable[[Values], str]:
+    """The API field's member (`"name":value`) from the column values."""
+    if field == "actor":
+        return lambda values: '"actor":' + _actor_json(values)
+    at, write = EVENT_COLUMN_NAMES.index(field), _JSON_WRITERS.get(_sql_type(field), _quoted)
+    return lambda values: f'"{field}":' + write(values[at])
+
+
+_MEMBER_WRITERS = [_member_writer(field) for field in EventOut.model_fields]
+
+
+def render(values: Values) -> str:
     """The event as the API returns it: compact JSON, in EventOut's field order.
 
     For rows just written (the answer to a write): the same text PostgreSQL writes for the
@@ -241,31 +268,15 @@ def render(values: Sequence[Any]) -> str:
     by member with the C string escaper `json.dumps` uses. `values` may go on past the event's
     columns.
     """
-    (
-        id_, tenant, seq, action_type, action, entity_type, entity_id,
-        actor_id, actor_type, actor_name, status, occurred_at, received_at,
-        status_changed_at, ip_address, user_agent, request_id, details,
-        hash_, prev_hash, erased_at, *_,
-    ) = values  # fmt: skip
-    actor = (
-        "null"
-        if actor_id is None
-        else f'{{"id":{_escape(actor_id)},"type":{_string(actor_type)},'
-        f'"name":{_string(actor_name)}}}'
-    )
-    return (
-        f'{{"id":{_quoted(id_)},"tenant":{_escape(tenant)},"seq":{seq},'
-        f'"action_type":{_escape(action_type)},"action":{_string(action)},'
-        f'"entity_type":{_escape(entity_type)},"entity_id":{_escape(entity_id)},'
-        f'"actor":{actor},"status":{_escape(status)},'
-        f'"occurred_at":{_quoted(occurred_at)},"received_at":{_quoted(received_at)},'
-        f'"status_changed_at":{_quoted(status_changed_at)},'
-        f'"ip_address":{_quoted(ip_address)},"user_agent":{_string(user_agent)},'
-        f'"request_id":{_string(request_id)},'
-        f'"details":{details_json(details)},'
-        f'"hash":{_quoted(hash_)},"prev_hash":{_quoted(prev_hash)},'
-        f'"erased_at":{_quoted(erased_at)}}}'
-    )
+    return "{" + ",".join([write(values) for write in _MEMBER_WRITERS]) + "}"
+
+
+_api_values = attrgetter(*EVENT_COLUMN_NAMES)
+
+
+def render_stored(event: StoredEvent) -> str:
+    """A stored event (a row just written) as the API shows it, and as reading it back would."""
+    return render(_api_values(event))
 
 
 def csv_header() -> str:

@@ -14,11 +14,12 @@ from src.audits import ingest
 from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, EventStatus
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
 from src.audits.filters import fixed_filters
-from src.audits.integrity import StoredEvent
-from src.audits.query import EVENTS_ORDER, STORED_COLUMNS, Selection, conditions, events
+from src.audits.query import EVENTS_ORDER, Selection, conditions
 from src.audits.rendering import EVENT_JSON, fetch_rendered
 from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
+from src.events.models import STORED_COLUMNS, events
+from src.events.stored import StoredEvent
 from src.pagination import CursorCodec, keyset_page
 
 Order = Literal["asc", "desc"]

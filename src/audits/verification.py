@@ -8,12 +8,11 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from src.audits.constants import GENESIS_HASH
-from src.audits.integrity import ChainVerifier, StoredEvent
-from src.audits.models import ChainHead
-from src.audits.query import STORED_COLUMNS, events
+from src.audits.integrity import ChainVerifier
 from src.audits.schemas import Verification
 from src.auth.schemas import TenantAccess
+from src.events.models import STORED_COLUMNS, ChainHead, events
+from src.events.stored import GENESIS_HASH, StoredEvent
 from src.log import verification as log_verification
 from src.log.signing import LogIdentity
 from src.log.verification import LeafCheck

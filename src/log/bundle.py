@@ -14,10 +14,11 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits.filters import EventFilter
-from src.audits.integrity import StoredEvent
-from src.audits.query import STORED_COLUMNS, Selection, events
+from src.audits.query import Selection
 from src.audits.rendering import EVENT_JSON
 from src.auth import service as auth_service
+from src.events.models import STORED_COLUMNS, events
+from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
 from src.log import checkpoints, entries
 from src.log.exceptions import CheckpointNotFound, LogNotFound

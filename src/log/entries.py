@@ -10,16 +10,15 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.audits.integrity import StoredEvent
-from src.audits.query import STORED_COLUMNS, events
+from src.events.models import STORED_COLUMNS, events
+from src.events.stored import StoredEvent
 from src.verifier.tiles import encode_entries
 
 
 def leaf_of(event: StoredEvent) -> bytes:
     """The event's leaf data; empty if the stored row has lost what its content needs (it
     was edited in the database), which no proof can then match."""
-    committed = event.committed()
-    return b"" if committed is None else committed.leaf_data()
+    return event.leaf_data() or b""
 
 
 async def leaf_data(

@@ -15,9 +15,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from src.audits.integrity import StoredEvent
-from src.audits.models import ChainHead
-from src.audits.query import STORED_COLUMNS, events
+from src.events.models import STORED_COLUMNS, ChainHead, events
+from src.events.stored import StoredEvent
 from src.verifier import merkle
 from src.verifier.tiles import TILE_HEIGHT
 
@@ -111,15 +110,15 @@ async def integrate_backlog(session: AsyncSession, tenant: str) -> tuple[int, in
         leaves: list[bytes] = []
         for row in rows:
             stored = StoredEvent(*row)
-            committed = stored.committed()
-            if stored.seq != frontier.size + len(leaves) + 1 or committed is None:
+            leaf = stored.leaf_data()
+            if stored.seq != frontier.size + len(leaves) + 1 or leaf is None:
                 # The chain is broken here: integrating around it would hide the damage.
                 logger.error(
                     "log backfill stopped: the chain cannot be read at this event",
                     extra={"tenant": tenant, "seq": frontier.size + len(leaves) + 1},
                 )
                 break
-            leaves.append(merkle.leaf_hash(committed.leaf_data()))
+            leaves.append(merkle.leaf_hash(leaf))
         if not leaves:
             return None
         growth = TreeGrowth()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from src.audits.models import ChainHead
+from src.events.models import ChainHead
 from src.log import checkpoints
 from src.log.proofs import NodeReader, TileMissing, root_of_tiles
 from src.log.signing import LogIdentity

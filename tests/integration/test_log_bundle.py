@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.audits import verification
-from src.audits.integrity import StoredEvent, chain_hash
-from src.audits.query import STORED_COLUMNS, events
 from src.config import Settings
+from src.events.models import STORED_COLUMNS, events
+from src.events.stored import StoredEvent, chain_hash
 from src.log import bundle
 from src.verifier import note, workers
 from src.verifier.bundle import BundleError, BundleSummary, verify_bundle
@@ -414,9 +414,9 @@ class TestTampering:
             prev = bytes(32)
             for row in rows:
                 stored = StoredEvent(*row)
-                committed = stored.committed()
-                assert committed is not None
-                new_hash = chain_hash(prev, hashlib.sha256(committed.leaf_data()).digest())
+                digest = stored.digest()
+                assert digest is not None
+                new_hash = chain_hash(prev, digest)
                 await connection.execute(
                     text("UPDATE audit_event SET hash = :h, prev_hash = :p WHERE seq = :s"),
                     {"h": new_hash, "p": prev, "s": stored.seq},
@@ -467,9 +467,9 @@ class TestTampering:
             prev = bytes.fromhex(logged[5]["hash"])
             for row in rows:
                 stored = StoredEvent(*row)
-                committed = stored.committed()
-                assert committed is not None
-                new_hash = chain_hash(prev, hashlib.sha256(committed.leaf_data()).digest())
+                digest = stored.digest()
+                assert digest is not None
+                new_hash = chain_hash(prev, digest)
                 await connection.execute(
                     text("UPDATE audit_event SET hash = :h, prev_hash = :p WHERE seq = :s"),
                     {"h": new_hash, "p": prev, "s": stored.seq},

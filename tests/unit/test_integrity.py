@@ -5,6 +5,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
@@ -12,14 +13,8 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.audits.constants import GENESIS_HASH
-from src.audits.integrity import (
-    ChainVerifier,
-    CommittedContent,
-    StoredEvent,
-    chain_hash,
-    format_timestamp,
-)
+from src.audits.integrity import ChainVerifier
+from src.events.stored import GENESIS_HASH, StoredEvent, chain_hash, format_timestamp
 from src.verifier.content import CONTENT_VERSION, canonical_json, erasable_hashes
 
 
@@ -80,25 +75,8 @@ def test_key_order_and_whitespace_do_not_matter() -> None:
     )
 
 
-def _content(**overrides: Any) -> CommittedContent:
-    base: dict[str, Any] = {
-        "tenant": "acme",
-        "seq": 1,
-        "id": str(uuid.UUID(int=1)),
-        "received_at": datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
-        "action_type": "delete",
-        "action": "repository.deleted",
-        "entity_type": "repository",
-        "entity_id": "repo_42",
-        "actor_id": "user_7",
-        "actor_type": "user",
-        "status": "success",
-        "occurred_at": datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
-        "request_id": None,
-        "hashes": erasable_hashes(b"s" * 16, actor_name="Ada", details={"a": 1}),
-    }
-    base.update(overrides)
-    return CommittedContent(**base)
+def _content(seq: int = 1, **overrides: Any) -> StoredEvent:
+    return _stored(seq, GENESIS_HASH, **({"id": str(uuid.UUID(int=1))} | overrides))
 
 
 @pytest.mark.parametrize(
@@ -108,12 +86,20 @@ def _content(**overrides: Any) -> CommittedContent:
         {"seq": 2},
         {"id": str(uuid.UUID(int=2))},
         {"received_at": datetime(2026, 11, 21, 9, 30, 0, 1, tzinfo=UTC)},
-        {"action": None},
+        {"action": "repository.deleted"},
+        {"action_type": "delete"},
+        {"entity_type": "repository"},
         {"entity_id": "repo_43"},
-        {"actor_id": None},
+        {"actor_id": "user_7"},
+        {"actor_type": "user"},
+        {"occurred_at": datetime(2026, 11, 21, 9, 30, tzinfo=UTC)},
         {"status": "pending"},
         {"request_id": "r"},
-        {"hashes": erasable_hashes(b"s" * 16, actor_name="Eve", details={"a": 1})},
+        {"actor_name": "Eve"},
+        {"ip_address": IPv4Address("203.0.113.9")},
+        {"user_agent": "UA"},
+        {"details": {"n": 2}},
+        {"field_salt": b"t" * 16},
     ],
 )
 def test_every_committed_field_changes_the_digest(change: dict[str, Any]) -> None:
@@ -121,12 +107,11 @@ def test_every_committed_field_changes_the_digest(change: dict[str, Any]) -> Non
 
 
 def test_the_same_instant_in_any_offset_has_one_digest() -> None:
-    plus_two = datetime(2026, 11, 21, 11, 30, tzinfo=UTC).astimezone(tz=None).replace()
-    shifted = _content(
-        occurred_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC).astimezone(UTC) + timedelta(0)
-    )
-    assert shifted.digest() == _content().digest()
-    assert format_timestamp(plus_two.astimezone(UTC)).endswith("Z")
+    utc = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    plus_two = utc.astimezone(timezone(timedelta(hours=2)))
+    shifted = _content(occurred_at=plus_two, received_at=plus_two)
+    assert shifted.digest() == _content(occurred_at=utc, received_at=utc).digest()
+    assert format_timestamp(plus_two) == "2026-11-21T09:30:00.000000Z"
 
 
 def test_field_hashes_are_salted() -> None:
@@ -170,10 +155,9 @@ def _stored(seq: int, prev: bytes, **overrides: Any) -> StoredEvent:
         "prev_hash": prev,
     }
     fields.update(overrides)
-    draft = StoredEvent(**fields)
-    committed = draft.committed()
-    assert committed is not None
-    fields["hash"] = chain_hash(prev, committed.digest())
+    digest = StoredEvent(**fields).digest()
+    assert digest is not None
+    fields["hash"] = chain_hash(prev, digest)
     return StoredEvent(**fields)
 
 
@@ -230,16 +214,9 @@ def test_timestamps_keep_the_form_digests_were_made_with(moment: datetime) -> No
 
 def test_the_digest_of_a_known_event_never_changes() -> None:
     """A golden vector: chains already stored must verify with every later version."""
-    hashes = erasable_hashes(
-        bytes(range(16)),
-        actor_name="Ada Lovelace",
-        ip_address="203.0.113.9",
-        user_agent="Mozilla/5.0",
-        details={"reason": "cleanup", "nested": {"\u00e9": [1, 2.5, None, True]}},
-    )
-    content = CommittedContent(
-        tenant="acme",
-        seq=42,
+    content = _stored(
+        42,
+        GENESIS_HASH,
         id="0193a1c2-7b3e-7c1d-9a2b-3c4d5e6f7a8b",
         received_at=datetime(2026, 11, 21, 9, 30, 0, 123456, tzinfo=UTC),
         action_type="delete",
@@ -248,16 +225,24 @@ def test_the_digest_of_a_known_event_never_changes() -> None:
         entity_id='repo "42"\n\u00e9',
         actor_id="user_7",
         actor_type="user",
-        status="pending",
+        actor_name="Ada Lovelace",
+        # Settled since: committed as first recorded, pending.
+        status="failure",
+        status_changed_at=datetime(2026, 11, 21, 9, 31, tzinfo=UTC),
         occurred_at=datetime(2026, 11, 21, 11, 29, 59, tzinfo=timezone(timedelta(hours=2))),
+        ip_address=IPv4Address("203.0.113.9"),
+        user_agent="Mozilla/5.0",
         request_id=None,
-        hashes=hashes,
+        details={"reason": "cleanup", "nested": {"\u00e9": [1, 2.5, None, True]}},
+        field_salt=bytes(range(16)),
     )
+    hashes = content.field_hashes()
+    assert hashes is not None
     assert hashes["details"] == "a143e2685a1b3061a5717c967c39e03c7a9c16a59acc18e7ea8d7abe1b87f39b"
-    assert content.digest().hex() == (
+    assert content.digest() == bytes.fromhex(
         "7d87bee9ac5ddf499e7beeafc045063c64249cb05b7981563129a86b41499437"
     )
-    assert chain_hash(GENESIS_HASH, content.digest()).hex() == (
+    assert content.hash.hex() == (
         "531f9d9ab511adcc54bdfa30b72c9ec70b545bb6983c7c1081deacad7feba6eb"
     )
 
@@ -300,15 +285,21 @@ def test_the_digest_is_sha256_of_the_rfc8785_content(
     texts: dict[str, str | None],
     hashes: dict[str, str | None],
 ) -> None:
-    """The written-out encoding is RFC 8785 of the content object, whatever the text holds."""
-    content = CommittedContent(
+    """The written-out encoding is RFC 8785 of the content object, whatever the text holds.
+
+    The event is an erased one, so the arbitrary hashes drawn are the ones it keeps."""
+    content = _stored(
+        seq,
+        GENESIS_HASH,
         tenant=tenant,
-        seq=seq,
         id=str(event_id),
         received_at=received_at,
         occurred_at=occurred_at,
-        hashes=hashes,
-        **texts,  # type: ignore[arg-type]  # the text fields, by name
+        field_salt=None,
+        details=None,
+        erased_at=received_at,
+        erased_hashes=hashes,
+        **texts,
     )
     as_object: dict[str, Any] = {
         "v": CONTENT_VERSION,
@@ -330,9 +321,9 @@ def test_a_settled_event_is_verified_as_first_recorded(status: str, settled: boo
     """Only a pending event can change status: once changed, it was committed as pending."""
     changed_at = datetime(2026, 11, 22, tzinfo=UTC) if settled else None
     event = _stored(1, bytes(32), status=status, status_changed_at=changed_at)
-    committed = event.committed()
-    assert committed is not None
-    assert committed.status == ("pending" if settled else status)
+    leaf = event.leaf_data()
+    assert leaf is not None
+    assert json.loads(leaf)["status"] == ("pending" if settled else status)
 
 
 @pytest.mark.parametrize(

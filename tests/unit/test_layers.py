@@ -12,8 +12,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-# Lowest first. The verifier stands alone; the foundations know no domain; auth knows no
-# event; the log reads what auth says of a request; the domains use all of these.
+# Lowest first. The verifier stands alone; the foundations know no domain; the stored event
+# (its fields, its table, its committed content) knows neither tenants' keys nor the log;
+# auth knows no event; the log reads what auth says of a request; the domains use all these.
 LAYERS: list[set[str]] = [
     {"verifier"},
     {
@@ -31,6 +32,7 @@ LAYERS: list[set[str]] = [
         "state",
     },
     {"dependencies"},
+    {"events"},
     {"auth"},
     {"log"},
     {"audits", "health", "openai", "viewer"},  # domains: one may use another's service

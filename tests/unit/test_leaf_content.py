@@ -1,6 +1,7 @@
 """The leaf the server writes is the leaf the offline verifier rebuilds from the event as
 the API shows it: one encoding (src/verifier/content.py), two sides."""
 
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
@@ -11,14 +12,14 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.audits.ingest import _NEW_EVENT_COLUMNS, _rendered, chain_rows
-from src.audits.integrity import CommittedContent
-from src.audits.query import events
+from src.audits.ingest import _NEW_EVENT_COLUMNS, chain_rows
+from src.audits.rendering import render_stored
 from src.audits.schemas import EventIn
+from src.events.models import events
+from src.events.stored import chain_hash
 from src.verifier.content import (
     EventMismatch,
     committed_hashes,
-    erasable_hashes,
     es_number,
     leaf_of_event,
 )
@@ -33,33 +34,13 @@ def written(**overrides: Any) -> tuple[dict[str, Any], bytes, bytes]:
         "acme", 41, bytes(32), [EventIn.model_validate(event(**overrides))], RECEIVED
     )
     [row] = chained.rows
-    shown = json.loads(_rendered(row))
+    shown = json.loads(render_stored(row))
     committed = json.loads(json.dumps(shown))  # as a client reads it
-    # The leaf as the server makes it, from the row's parts.
-    actor = row["actor_id"]
-    leaf = CommittedContent(
-        tenant="acme",
-        seq=42,
-        id=str(row["id"]),
-        received_at=RECEIVED,
-        action_type=row["action_type"],
-        action=row["action"],
-        entity_type=row["entity_type"],
-        entity_id=row["entity_id"],
-        actor_id=actor,
-        actor_type=row["actor_type"],
-        status=row["status"],
-        occurred_at=row["occurred_at"],
-        request_id=row["request_id"],
-        hashes=erasable_hashes(
-            row["field_salt"],
-            actor_name=row["actor_name"],
-            ip_address=None if row["ip_address"] is None else str(row["ip_address"]),
-            user_agent=row["user_agent"],
-            details=row["details"],
-        ),
-    ).leaf_data()
-    return committed, row["field_salt"], leaf
+    leaf = row.leaf_data()  # the leaf as the server makes it, from the stored row
+    assert leaf is not None
+    assert row.hash == chain_hash(bytes(32), hashlib.sha256(leaf).digest())
+    assert row.field_salt is not None
+    return committed, row.field_salt, leaf
 
 
 def test_the_shown_event_rebuilds_its_leaf() -> None:
@@ -160,11 +141,8 @@ def test_non_finite_numbers_are_not_json() -> None:
 
 
 def test_the_write_statement_sets_every_column_a_chained_row_has() -> None:
-    """The one statement that inserts events names each column `chain_rows` fills, no other,
-    and every one of them is a column of the table (a new column cannot be left out)."""
-    chained = chain_rows("acme", 0, bytes(32), [EventIn.model_validate(event())], RECEIVED)
-    [row] = chained.rows
-    assert set(_NEW_EVENT_COLUMNS) == set(row)
+    """The one statement that inserts events sets every column of the table but those that
+    PostgreSQL computes or later changes set (a new field cannot be left out)."""
     assert set(_NEW_EVENT_COLUMNS) <= set(events.c.keys())
-    unset = set(events.c.keys()) - set(row)  # what PostgreSQL fills or later changes set
+    unset = set(events.c.keys()) - set(_NEW_EVENT_COLUMNS)  # PostgreSQL's, or set later
     assert unset == {"status_changed_at", "erased_at", "erased_hashes", "search_vector"}
