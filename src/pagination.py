@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.exceptions import DomainError
 
+DEFAULT_PAGE_SIZE = 20  # a list's page size unless it asks for another
+MAX_PAGE_SIZE = 50
+
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
 PositionT = TypeVar("PositionT")

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from src.audits import ingest
-from src.audits.constants import MAX_PAGE_SIZE
 from src.audits.filters import EventFilter, ListFilters
 from src.audits.group_commit import GroupCommitter
 from src.audits.query import Selection
@@ -103,10 +102,6 @@ IdempotencyKey = Annotated[
 
 OrderParam = Annotated[
     Literal["asc", "desc"], Query(description="By `occurred_at` then `id`; `desc` is newest first.")
-]
-PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
-PageCursor = Annotated[
-    str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
 ]
 
 MAX_SEQ = BIGINT_MAX

@@ -1,4 +1,5 @@
-"""Export: every matching event, read in keyset batches and written as NDJSON or CSV.
+"""Export: every matching event, read in keyset batches and written as NDJSON or CSV (or as
+the log's proof bundle, which `bundle` hands to the log with the events it selects).
 
 Batches, not single events, travel up the stack: each becomes one chunk of the response
 body, so the per-chunk cost (ASGI message, gzip flush, socket write) is paid per thousands.
@@ -25,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from src.audits.query import EVENTS_ORDER, Selection
 from src.audits.rendering import EVENT_COLUMNS, EVENT_JSON, csv_header, csv_rows
-from src.events.models import events
+from src.events.models import STORED_COLUMNS, events
+from src.log import service as log_service
+from src.log.signing import LogIdentity
 from src.pagination import read_ahead
 
 ExportFormat = Literal["ndjson", "csv", "bundle"]
@@ -240,3 +243,23 @@ async def started(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
             yield chunk
 
     return resumed()
+
+
+async def bundle(
+    *,
+    session: AsyncSession,
+    identity: LogIdentity,
+    selection: Selection,
+    descending: bool,
+    since_size: int | None,
+) -> AsyncIterator[str]:
+    """The offline proof bundle of the selected events (the log writes it: header, proofs)."""
+    return await log_service.export_bundle(
+        session=session,
+        identity=identity,
+        access=selection.access,
+        selected=select(EVENT_JSON, *STORED_COLUMNS).where(selection.where()),
+        complete=selection.is_everything() and not descending,
+        descending=descending,
+        since_size=since_size,
+    )

@@ -84,6 +84,11 @@ class Selection:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fixed", fixed_filters(self.access.fixed))
 
+    def is_everything(self) -> bool:
+        """Whether it covers every event of the tenant: no filter at all, erased ones too."""
+        unfiltered = all(f == EventFilter() for f in (*self.fixed, *self.filters))
+        return unfiltered and self.include_erased
+
     def where(self) -> ColumnElement[bool]:
         """The WHERE clause; it matches nothing for a tenant the key may not see."""
         if not self.access.visible:

@@ -9,15 +9,12 @@ from fastapi.responses import StreamingResponse
 
 from src.audits import exceptions as errors
 from src.audits import export, schemas, service, verification
-from src.audits.constants import DEFAULT_PAGE_SIZE
 from src.audits.dependencies import (
     EraseAccess,
     ExportSelectionDep,
     FromSeq,
     IngestionDep,
     OrderParam,
-    PageCursor,
-    PageLimit,
     ReadAccess,
     SelectionDep,
     ToSeq,
@@ -29,11 +26,13 @@ from src.auth.exceptions import TenantNotFound
 from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import AUTH_ERRORS, ShuttingDown, UnprocessableRequest
 from src.http.openapi import problem_responses
+from src.http.params import PageCursor, PageLimit
 from src.http.responses import etag, json_array, json_object, json_response, matches, page_json
 from src.log import exceptions as log_errors
 from src.log import service as log_service
 from src.log.dependencies import LogIdentityDep
-from src.pagination import InvalidCursor
+from src.log.schemas import InclusionProof
+from src.pagination import DEFAULT_PAGE_SIZE, InvalidCursor
 
 router = APIRouter(prefix="/audits", tags=["audits"])
 # Batch ingest has its own, larger body limit: main.py includes this router with it.
@@ -166,7 +165,7 @@ async def export_events(
     descending = order == "desc"
     body: AsyncIterator[str]
     if format == "bundle":
-        body = await log_service.export_bundle(
+        body = await export.bundle(
             session=session,
             identity=identity,
             selection=selection,
@@ -316,3 +315,38 @@ async def erase_event(
 ) -> Response:
     await service.erase(session=session, access=access, event_id=event_id, principal=principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{event_id:event_id}/proof",
+    tags=["log"],
+    summary="Prove an event is in the log",
+    description=(
+        "The event's leaf (its committed content, which holds no personal data) and its RFC "
+        "9162 inclusion proof in a signed tree: `tree_size` (a signed size containing the "
+        "event), by default the latest checkpoint, returned beside it. An event no checkpoint "
+        "covers yet is a 409 `not_integrated` with `Retry-After`. Works for erased events too. "
+        "Needs `audits:read`."
+    ),
+    response_model=InclusionProof,
+    responses=problem_responses(
+        *AUTH_ERRORS, errors.EventNotFound, log_errors.CheckpointNotFound, log_errors.NotIntegrated
+    ),
+)
+async def get_proof(
+    event_id: uuid.UUID,
+    access: ViewerReadAccess,
+    session: SessionDep,
+    identity: LogIdentityDep,
+    tree_size: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=log_service.MAX_TREE_SIZE,
+            description="A signed tree size (default: the latest).",
+        ),
+    ] = None,
+) -> InclusionProof:
+    return await service.event_proof(
+        session=session, identity=identity, access=access, event_id=event_id, tree_size=tree_size
+    )

@@ -18,12 +18,10 @@ from pydantic import (
 
 from src.audits.constants import (
     ACTION_PATTERN,
-    DEFAULT_PAGE_SIZE,
     MAX_BATCH_EVENTS,
     MAX_DETAILS_BYTES,
     MAX_DETAILS_DEPTH,
     MAX_FUTURE_SECONDS,
-    MAX_PAGE_SIZE,
     ActionType,
     ActorType,
     EventStatus,
@@ -31,6 +29,7 @@ from src.audits.constants import (
 from src.audits.examples import EXAMPLE_EVENT_IN, EXAMPLE_EVENT_OUT
 from src.audits.filters import EventFilter, ListFilters
 from src.auth.schemas import TenantSlug
+from src.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime, with_examples
 from src.verifier.content import canonical_json
 

@@ -20,6 +20,9 @@ from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
 from src.events.models import STORED_COLUMNS, events
 from src.events.stored import StoredEvent
+from src.log import service as log_service
+from src.log.schemas import InclusionProof
+from src.log.signing import LogIdentity
 from src.pagination import CursorCodec, keyset_page
 
 Order = Literal["asc", "desc"]
@@ -60,6 +63,23 @@ async def stored_event(
     if row is None:
         raise EventNotFound()
     return StoredEvent(*row)
+
+
+async def event_proof(
+    *,
+    session: AsyncSession,
+    identity: LogIdentity,
+    access: TenantAccess,
+    event_id: uuid.UUID,
+    tree_size: int | None,
+) -> InclusionProof:
+    """The event's leaf and its inclusion proof in a signed tree (the latest by default),
+    erased or not: the event as this access may see it, proved by the log."""
+    async with session.begin():
+        event = await stored_event(session=session, access=access, event_id=event_id)
+        return await log_service.inclusion(
+            session=session, identity=identity, event=event, tree_size=tree_size
+        )
 
 
 async def _locked_event(

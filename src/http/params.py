@@ -1,9 +1,19 @@
-"""Dependencies every API route shares."""
+"""Dependencies and parameters every API route shares."""
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+
+from src.pagination import MAX_PAGE_SIZE
+
+# A list's page: `limit` items after the one `cursor` names (src/pagination.py).
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+PageCursor = Annotated[
+    str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
+]
 
 
 def _declared_query_parameters(dependant: Dependant) -> set[str]:

@@ -1,23 +1,23 @@
 """The offline proof bundle: NDJSON of a signed checkpoint, then each event with its leaf,
 salt and inclusion proof against that checkpoint (`GET /audits/export?format=bundle`).
 
-Events are read in keyset batches of the log's order (`seq`), each in a short transaction;
+The events come as a query from the audits package (what the export selects: the event's
+JSON, then its stored columns); they are read in keyset batches of the log's order (`seq`),
+each in a short transaction;
 the proofs of a batch read their tiles in one query through a bounded cache, so memory stays
 constant however many events match, and consecutive events share almost every tile.
 """
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.audits.filters import EventFilter
-from src.audits.query import Selection
-from src.audits.rendering import EVENT_JSON
 from src.auth import service as auth_service
-from src.events.models import STORED_COLUMNS, events
+from src.auth.schemas import TenantAccess
+from src.events.models import events
 from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
 from src.log import checkpoints, entries
@@ -30,27 +30,25 @@ from src.verifier.note import b64encode
 
 BUNDLE_FORMAT = "trailmark-bundle/v1"
 BUNDLE_BATCH = 1000
-Rows = Sequence[Row[*tuple[Any, ...]]]  # EVENT_JSON, then STORED_COLUMNS
-
-
-def is_complete(selection: Selection, descending: bool) -> bool:
-    """Whether the bundle holds every leaf in order: no filter, erased events, ascending."""
-    unfiltered = all(f == EventFilter() for f in (*selection.fixed, *selection.filters))
-    return unfiltered and selection.include_erased and not descending
+Rows = Sequence[Row[*tuple[Any, ...]]]  # the event's JSON, then StoredEvent's columns
+EventsQuery: TypeAlias = Select[
+    Any
+]  # selects the event's JSON (`event`), then StoredEvent's columns
 
 
 async def header(
     *,
     session: AsyncSession,
     identity: LogIdentity,
-    selection: Selection,
-    descending: bool,
+    access: TenantAccess,
+    complete: bool,
     since_size: int | None,
 ) -> tuple[dict[str, object], int]:
-    """The bundle's first line, and the size of the checkpoint it proves against."""
-    if not selection.access.visible:
+    """The bundle's first line, and the size of the checkpoint it proves against. A
+    `complete` bundle holds every leaf in order (no filter, erased events too, ascending)."""
+    if not access.visible:
         raise LogNotFound()
-    tenant = selection.access.tenant
+    tenant = access.tenant
     async with session.begin():
         latest = await checkpoints.latest(session, tenant)
         if latest is None:
@@ -64,7 +62,7 @@ async def header(
             "origin": identity.origin(tenant),
             "verifier_key": str(identity.verifier_key(tenant)),
             "checkpoint": latest.note,
-            "complete": is_complete(selection, descending),
+            "complete": complete,
         }
         if since_size is not None:
             if since_size > latest.size:
@@ -83,18 +81,18 @@ async def header(
 async def lines(
     *,
     session: AsyncSession,
-    selection: Selection,
+    tenant: str,
+    selected: EventsQuery,
     descending: bool,
     tree_size: int,
 ) -> AsyncIterator[str]:
-    """The event lines, a batch of them per chunk of text."""
-    tenant = selection.access.tenant
+    """The lines of the events `selected`, a batch of them per chunk of text."""
     seq = events.c.seq
     reader = NodeReader(tenant)
 
     async def fetch(after: int | None) -> Rows:
         """The next batch, and the tiles its proofs need, read in one short transaction."""
-        query = select(EVENT_JSON, *STORED_COLUMNS).where(selection.where(), seq <= tree_size)
+        query = selected.where(seq <= tree_size)
         if after is not None:
             query = query.where(seq < after if descending else seq > after)
         query = query.order_by(seq.desc() if descending else seq.asc()).limit(BUNDLE_BATCH)

@@ -1,15 +1,12 @@
-"""`/api/v1/logs/{tenant}/...` (a C2SP tlog-tiles URL prefix) and `/audits/{id}/proof`."""
+"""`/api/v1/logs/{tenant}/...`: a C2SP tlog-tiles URL prefix, with the log's checkpoints and
+proofs (an event's own proof is an audits route, `/audits/{id}/proof`)."""
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from src.audits import exceptions as audit_errors
-from src.audits.constants import DEFAULT_PAGE_SIZE
-from src.audits.dependencies import PageCursor, PageLimit, ViewerReadAccess
 from src.auth import service as auth_service
 from src.auth.constants import Scope
 from src.auth.dependencies import require
@@ -17,6 +14,7 @@ from src.auth.schemas import Principal, TenantAccess, TenantSlug
 from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
+from src.http.params import PageCursor, PageLimit
 from src.http.responses import json_response
 from src.log import exceptions as errors
 from src.log import service
@@ -25,10 +23,9 @@ from src.log.schemas import (
     EXAMPLE_CHECKPOINT,
     CheckpointPage,
     ConsistencyProof,
-    InclusionProof,
     LogKey,
 )
-from src.pagination import InvalidCursor
+from src.pagination import DEFAULT_PAGE_SIZE, InvalidCursor
 
 router = APIRouter(tags=["log"])
 
@@ -184,35 +181,3 @@ async def get_tile(
     )
     headers = IMMUTABLE if ref.width == 256 else PARTIAL
     return Response(data, media_type="application/octet-stream", headers=headers)
-
-
-@router.get(
-    "/audits/{event_id:event_id}/proof",
-    summary="Prove an event is in the log",
-    description=(
-        "The event's leaf (its committed content, which holds no personal data) and its RFC "
-        "9162 inclusion proof in a signed tree: `tree_size` (a signed size containing the "
-        "event), by default the latest checkpoint, returned beside it. An event no checkpoint "
-        "covers yet is a 409 `not_integrated` with `Retry-After`. Works for erased events too. "
-        "Needs `audits:read`."
-    ),
-    response_model=InclusionProof,
-    responses=problem_responses(
-        *AUTH_ERRORS, audit_errors.EventNotFound, errors.CheckpointNotFound, errors.NotIntegrated
-    ),
-)
-async def get_proof(
-    event_id: uuid.UUID,
-    access: ViewerReadAccess,
-    session: SessionDep,
-    identity: LogIdentityDep,
-    tree_size: Annotated[
-        int | None,
-        Query(
-            ge=1, le=service.MAX_TREE_SIZE, description="A signed tree size (default: the latest)."
-        ),
-    ] = None,
-) -> InclusionProof:
-    return await service.event_proof(
-        session=session, identity=identity, access=access, event_id=event_id, tree_size=tree_size
-    )

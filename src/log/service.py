@@ -2,17 +2,15 @@
 transaction and serves only what the latest signed checkpoint covers."""
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.audits import service as audits_service
-from src.audits.query import Selection
 from src.auth import service as auth_service
 from src.auth.schemas import TenantAccess
 from src.database import BIGINT_MAX, standalone
+from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
 from src.log import bundle, checkpoints, entries
 from src.log.checkpoints import SignedCheckpoint
@@ -182,33 +180,26 @@ async def consistency(
     )
 
 
-async def event_proof(
-    *,
-    session: AsyncSession,
-    identity: LogIdentity,
-    access: TenantAccess,
-    event_id: uuid.UUID,
-    tree_size: int | None,
+async def inclusion(
+    *, session: AsyncSession, identity: LogIdentity, event: StoredEvent, tree_size: int | None
 ) -> InclusionProof:
-    """The event's leaf and its inclusion proof in a signed tree (the latest by default)."""
-    tenant = access.tenant
-    async with session.begin():
-        event = await audits_service.stored_event(session=session, access=access, event_id=event_id)
-        seq = event.seq
-        if tree_size is None:
-            signed = await _latest(session, identity, tenant)
-            if signed.size < seq:
-                raise NotIntegrated()
-        else:
-            signed = await _signed(session, tenant, tree_size)
-            if signed.size < seq:
-                raise UnprocessableRequest(
-                    f"The tree of size {tree_size} does not contain this event (seq {seq})."
-                )
-        proof = await inclusion_proof(session, NodeReader(tenant), index=seq - 1, size=signed.size)
+    """The event's leaf and its inclusion proof in a signed tree, the latest by default
+    (inside the caller's transaction, which read the event)."""
+    tenant, seq = event.tenant, event.seq
+    if tree_size is None:
+        signed = await _latest(session, identity, tenant)
+        if signed.size < seq:
+            raise NotIntegrated()
+    else:
+        signed = await _signed(session, tenant, tree_size)
+        if signed.size < seq:
+            raise UnprocessableRequest(
+                f"The tree of size {tree_size} does not contain this event (seq {seq})."
+            )
+    proof = await inclusion_proof(session, NodeReader(tenant), index=seq - 1, size=signed.size)
     leaf = entries.leaf_of(event)
     return InclusionProof(
-        id=str(event_id),
+        id=event.id,
         seq=seq,
         leaf_index=seq - 1,
         tree_size=signed.size,
@@ -223,23 +214,26 @@ async def export_bundle(
     *,
     session: AsyncSession,
     identity: LogIdentity,
-    selection: Selection,
+    access: TenantAccess,
+    selected: bundle.EventsQuery,
+    complete: bool,
     descending: bool,
     since_size: int | None,
 ) -> AsyncIterator[str]:
-    """The proof bundle's text: its header is read (and any error raised) before returning."""
+    """The proof bundle's text for the events `selected`: its header is read (and any error
+    raised) before returning."""
     first, tree_size = await bundle.header(
-        session=session,
-        identity=identity,
-        selection=selection,
-        descending=descending,
-        since_size=since_size,
+        session=session, identity=identity, access=access, complete=complete, since_size=since_size
     )
 
     async def text() -> AsyncIterator[str]:
         yield json.dumps(first, separators=(",", ":")) + "\n"
         async for chunk in bundle.lines(
-            session=session, selection=selection, descending=descending, tree_size=tree_size
+            session=session,
+            tenant=access.tenant,
+            selected=selected,
+            descending=descending,
+            tree_size=tree_size,
         ):
             yield chunk
 

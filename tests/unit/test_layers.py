@@ -1,9 +1,6 @@
 """The layers of `src` point one way (docs/decisions.md, "Layers"): a unit (a package, or a
 top-level module) imports only units below it or beside it in its layer, and no two units
 import each other.
-
-The imports that still point up are listed by name in `STILL_UPWARD`: a new one fails this
-test, and so does a listed one that is gone (the list shrinks with the code, never lags it).
 """
 
 import ast
@@ -38,10 +35,6 @@ LAYERS: list[set[str]] = [
     {"audits", "health", "openai", "viewer"},  # domains: one may use another's service
     {"cli", "main", "models"},  # wiring
 ]
-
-# Imports against the layers that are still to be broken (issue 21's third point): the
-# events table, the stored event and the committed content belong in a unit under `log`.
-STILL_UPWARD = {("log", "audits")}
 
 
 def layer_of(unit: str) -> int:
@@ -85,8 +78,7 @@ def test_imports_point_down() -> None:
         for (importer, imported), files in imports_between_units().items()
         if layer_of(imported) > layer_of(importer)
     }
-    assert {pair: files for pair, files in upward.items() if pair not in STILL_UPWARD} == {}
-    assert STILL_UPWARD - upward.keys() == set(), "broken at last: take it off STILL_UPWARD"
+    assert upward == {}
 
 
 def test_no_two_units_import_each_other() -> None:
@@ -94,8 +86,6 @@ def test_no_two_units_import_each_other() -> None:
     cycles = {
         (first, second): (sorted(pairs[first, second]), sorted(pairs[second, first]))
         for first, second in pairs
-        if first < second
-        and (second, first) in pairs
-        and not {(first, second), (second, first)} & STILL_UPWARD
+        if first < second and (second, first) in pairs
     }
     assert cycles == {}
