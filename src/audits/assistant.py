@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,48 @@ class Summary:
     model: str
 
 
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """What the model's routes work with: the gateway to the model, and the session, cursor
+    codec and tenant access the events are read with."""
+
+    gateway: openai_service.Gateway
+    session: AsyncSession
+    codec: CursorCodec
+    access: TenantAccess
+
+    async def newest(
+        self, filters: Sequence[EventFilter], limit: int
+    ) -> tuple[list[str], str | None]:
+        """The first page of matching events, newest first, as `GET /audits` lists them."""
+        return await audits_service.list_page(
+            session=self.session,
+            codec=self.codec,
+            selection=Selection(self.access, tuple(filters)),
+            order="desc",
+            limit=limit,
+            cursor=None,
+        )
+
+    async def complete(
+        self,
+        purpose: CallPurpose,
+        messages: Sequence[ChatCompletionMessageParam],
+        output_type: type[OutputT],
+    ) -> openai_service.Completion[OutputT]:
+        """A model call on this tenant's account."""
+        return await openai_service.complete(
+            gateway=self.gateway,
+            purpose=purpose,
+            tenant=self.access.tenant,
+            messages=messages,
+            output_type=output_type,
+        )
+
+
 def to_event_filter(proposed: BaseModel) -> EventFilter:
     """The model's filter (a `prompts.ModelFilter`), validated, with times in UTC;
     `QuestionNotMappable` if invalid."""
@@ -80,25 +123,14 @@ def to_event_filter(proposed: BaseModel) -> EventFilter:
     return candidate.model_copy(update=utc)
 
 
-async def ask(
-    *,
-    gateway: openai_service.Gateway,
-    session: AsyncSession,
-    codec: CursorCodec,
-    access: TenantAccess,
-    question: str,
-    limit: int,
-    now: datetime,
-) -> Answer:
+async def ask(asking: Asking, *, question: str, limit: int, now: datetime) -> Answer:
     """Translate the question, run it like `GET /audits?q=...`, answer from the first page."""
-    if not access.visible:
+    if not asking.access.visible:
         raise TenantNotFound()
-    translation = await openai_service.complete(
-        gateway=gateway,
-        purpose=CallPurpose.ASK_TRANSLATE,
-        tenant=access.tenant,
-        messages=prompts.translate_messages(question, now),
-        output_type=prompts.AskTranslation,
+    translation = await asking.complete(
+        CallPurpose.ASK_TRANSLATE,
+        prompts.translate_messages(question, now),
+        prompts.AskTranslation,
     )
     if not translation.output.mappable:
         raise QuestionNotMappable()
@@ -109,60 +141,34 @@ async def ask(
         raise QuestionNotMappable(
             f"The question mapped to a search Trailmark cannot run ({exc.detail})"
         ) from None
-    items, next_cursor = await audits_service.list_page(
-        session=session,
-        codec=codec,
-        selection=Selection(access, (filter_,)),
-        order="desc",
-        limit=limit,
-        cursor=None,
-    )
+    items, next_cursor = await asking.newest((filter_,), limit)
     if not items:
         return Answer(filter_, q, [], None, NO_EVENTS_ANSWER, translation.model)
-    reply = await openai_service.complete(
-        gateway=gateway,
-        purpose=CallPurpose.ASK_ANSWER,
-        tenant=access.tenant,
-        messages=prompts.answer_messages(question, q, items, more=next_cursor is not None),
-        output_type=prompts.AskReply,
+    reply = await asking.complete(
+        CallPurpose.ASK_ANSWER,
+        prompts.answer_messages(question, q, items, more=next_cursor is not None),
+        prompts.AskReply,
     )
     return Answer(filter_, q, items, next_cursor, reply.output.answer.strip(), reply.model)
 
 
 async def summarize(
-    *,
-    gateway: openai_service.Gateway,
-    session: AsyncSession,
-    codec: CursorCodec,
-    access: TenantAccess,
-    filters: Sequence[EventFilter],
-    max_events: int | None,
+    asking: Asking, *, filters: Sequence[EventFilter], max_events: int | None
 ) -> Summary:
     """Summarize the newest `max_events` matching events; cite only ids among them."""
-    cap = gateway.settings.ai_summary_max_events
+    settings = asking.gateway.settings
+    cap = settings.ai_summary_max_events
     if max_events is not None and max_events > cap:
         raise UnprocessableRequest(f"`max_events` is at most {cap} (AI_SUMMARY_MAX_EVENTS).")
-    if not access.visible:
+    if not asking.access.visible:
         raise TenantNotFound()
     sample_size = max_events or cap
-    items, next_cursor = await audits_service.list_page(
-        session=session,
-        codec=codec,
-        selection=Selection(access, tuple(filters)),
-        order="desc",
-        limit=sample_size,
-        cursor=None,
-    )
-    model = gateway.settings.openai_model
+    items, next_cursor = await asking.newest(filters, sample_size)
     if not items:
-        return Summary(NO_EVENTS_SUMMARY, [], 0, sample_size, False, model)
+        return Summary(NO_EVENTS_SUMMARY, [], 0, sample_size, False, settings.openai_model)
     truncated = next_cursor is not None
-    reply = await openai_service.complete(
-        gateway=gateway,
-        purpose=CallPurpose.SUMMARIZE,
-        tenant=access.tenant,
-        messages=prompts.summary_messages(items, truncated),
-        output_type=prompts.EventSummary,
+    reply = await asking.complete(
+        CallPurpose.SUMMARIZE, prompts.summary_messages(items, truncated), prompts.EventSummary
     )
     summarized = {json.loads(item)["id"] for item in items}
     # The model may cite ids it made up or read inside event details: keep only real ones.

@@ -10,13 +10,11 @@ from fastapi import APIRouter, Response
 
 from src.audits import assistant, schemas
 from src.audits import exceptions as errors
-from src.audits.dependencies import ViewerReadAccess
+from src.audits.dependencies import AskingDep
 from src.auth.exceptions import TenantNotFound
-from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
 from src.http.responses import json_array, json_object, json_response
-from src.openai.dependencies import GatewayDep
 from src.openai.exceptions import (
     AiNotConfigured,
     AiRateLimited,
@@ -46,21 +44,9 @@ AI_ERRORS = (AiNotConfigured, AiRateLimited, AiUpstreamError, AiUpstreamTimeout)
         *AUTH_ERRORS, TenantNotFound, errors.QuestionNotMappable, *AI_ERRORS
     ),
 )
-async def ask(
-    body: schemas.AskRequest,
-    access: ViewerReadAccess,
-    gateway: GatewayDep,
-    session: SessionDep,
-    codec: CursorCodecDep,
-) -> Response:
+async def ask(body: schemas.AskRequest, asking: AskingDep) -> Response:
     answer = await assistant.ask(
-        gateway=gateway,
-        session=session,
-        codec=codec,
-        access=access,
-        question=body.question,
-        limit=body.limit,
-        now=datetime.now(UTC),
+        asking, question=body.question, limit=body.limit, now=datetime.now(UTC)
     )
     fields = {
         "question": body.question,
@@ -88,19 +74,6 @@ async def ask(
         *AUTH_ERRORS, TenantNotFound, errors.InvalidSearchQuery, *AI_ERRORS
     ),
 )
-async def summarize(
-    body: schemas.SummarizeRequest,
-    access: ViewerReadAccess,
-    gateway: GatewayDep,
-    session: SessionDep,
-    codec: CursorCodecDep,
-) -> schemas.SummaryOut:
-    summary = await assistant.summarize(
-        gateway=gateway,
-        session=session,
-        codec=codec,
-        access=access,
-        filters=body.filters(),
-        max_events=body.max_events,
-    )
+async def summarize(body: schemas.SummarizeRequest, asking: AskingDep) -> schemas.SummaryOut:
+    summary = await assistant.summarize(asking, filters=body.filters(), max_events=body.max_events)
     return schemas.SummaryOut.model_validate(summary, from_attributes=True)

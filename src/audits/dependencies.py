@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from src.audits import ingest
+from src.audits.assistant import Asking
 from src.audits.filters import EventFilter, ListFilters
 from src.audits.group_commit import GroupCommitter
 from src.audits.query import Selection
@@ -16,12 +17,10 @@ from src.auth.constants import Scope
 from src.auth.dependencies import TenantQuery, require, tenant_access
 from src.auth.schemas import Principal, TenantAccess
 from src.database import BIGINT_MAX
-from src.dependencies import (
-    MetricsDep,
-    SessionDep,
-)
+from src.dependencies import CursorCodecDep, MetricsDep, SessionDep
 from src.exceptions import Forbidden
 from src.metrics import Metrics
+from src.openai.dependencies import GatewayDep
 
 
 class AuditsState(TypedDict):
@@ -73,6 +72,16 @@ async def export_selection(
 
 
 ExportSelectionDep = Annotated[Selection, Depends(export_selection)]
+
+
+async def asking(
+    access: ViewerReadAccess, gateway: GatewayDep, session: SessionDep, codec: CursorCodecDep
+) -> Asking:
+    """What the model's routes work with (a viewer token's fixed filter bounds them too)."""
+    return Asking(gateway, session, codec, access)
+
+
+AskingDep = Annotated[Asking, Depends(asking)]
 
 
 class _EventIdSegment(StringConvertor):

@@ -29,9 +29,8 @@ from src.http.openapi import problem_responses
 from src.http.params import PageCursor, PageLimit
 from src.http.responses import etag, json_array, json_object, json_response, matches, page_json
 from src.log import exceptions as log_errors
-from src.log import service as log_service
 from src.log.dependencies import LogIdentityDep
-from src.log.schemas import InclusionProof
+from src.log.schemas import InclusionProof, TreeSize
 from src.pagination import DEFAULT_PAGE_SIZE, InvalidCursor
 
 router = APIRouter(prefix="/audits", tags=["audits"])
@@ -154,12 +153,8 @@ async def export_events(
     format: Annotated[export.ExportFormat, Query(description="The file format.")] = "ndjson",
     order: OrderParam = "desc",
     since_size: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            le=log_service.MAX_TREE_SIZE,
-            description="Bundles only: a signed tree size to prove consistency from.",
-        ),
+        TreeSize | None,
+        Query(description="Bundles only: a signed tree size to prove consistency from."),
     ] = None,
 ) -> StreamingResponse:
     descending = order == "desc"
@@ -339,12 +334,7 @@ async def get_proof(
     session: SessionDep,
     identity: LogIdentityDep,
     tree_size: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            le=log_service.MAX_TREE_SIZE,
-            description="A signed tree size (default: the latest).",
-        ),
+        TreeSize | None, Query(description="A signed tree size (default: the latest).")
     ] = None,
 ) -> InclusionProof:
     return await service.event_proof(

@@ -12,6 +12,7 @@ from src.auth.schemas import KeyCreate, KeyCreated, KeyOut, TenantSlug
 from src.dependencies import CursorCodecDep, SessionDep, SettingsDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
+from src.http.params import PageCursor
 from src.pagination import InvalidCursor, Page
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -54,9 +55,7 @@ async def list_keys(
     codec: CursorCodecDep,
     tenant: Annotated[TenantSlug | None, Query(description="Only this tenant's keys.")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=2048, description="`next_cursor` of the previous page.")
-    ] = None,
+    cursor: PageCursor = None,
 ) -> Page[KeyOut]:
     return await service.list_keys(
         session=session, codec=codec, limit=limit, cursor=cursor, tenant=tenant

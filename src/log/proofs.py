@@ -118,26 +118,26 @@ class NodeReader:
         return merkle.range_hash([self.node(*node) for node in merkle.perfect_nodes(lo, hi)])
 
 
-def _nodes_of(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    return [node for lo, hi in ranges for node in merkle.perfect_nodes(lo, hi)]
+async def _range_hashes(
+    session: AsyncSession, reader: NodeReader, ranges: Sequence[tuple[int, int]]
+) -> list[bytes]:
+    """The hashes of these leaf ranges, the tiles of all their nodes read in one query."""
+    await reader.load(session, [node for lo, hi in ranges for node in merkle.perfect_nodes(lo, hi)])
+    return [reader.range_hash(lo, hi) for lo, hi in ranges]
 
 
 async def inclusion_proof(
     session: AsyncSession, reader: NodeReader, *, index: int, size: int
 ) -> list[bytes]:
     """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
-    ranges = merkle.inclusion_ranges(index, size)
-    await reader.load(session, _nodes_of(ranges))
-    return [reader.range_hash(lo, hi) for lo, hi in ranges]
+    return await _range_hashes(session, reader, merkle.inclusion_ranges(index, size))
 
 
 async def consistency_proof(
     session: AsyncSession, reader: NodeReader, *, old_size: int, new_size: int
 ) -> list[bytes]:
     """RFC 9162 consistency proof from the tree of `old_size` leaves to that of `new_size`."""
-    ranges = merkle.consistency_ranges(old_size, new_size)
-    await reader.load(session, _nodes_of(ranges))
-    return [reader.range_hash(lo, hi) for lo, hi in ranges]
+    return await _range_hashes(session, reader, merkle.consistency_ranges(old_size, new_size))
 
 
 async def root_of_tiles(session: AsyncSession, reader: NodeReader, size: int) -> bytes:

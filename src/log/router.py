@@ -24,6 +24,7 @@ from src.log.schemas import (
     CheckpointPage,
     ConsistencyProof,
     LogKey,
+    TreeSize,
 )
 from src.pagination import DEFAULT_PAGE_SIZE, InvalidCursor
 
@@ -135,12 +136,9 @@ async def get_consistency(
     access: LogAccess,
     session: SessionDep,
     identity: LogIdentityDep,
-    from_: Annotated[
-        int, Query(alias="from", ge=1, le=service.MAX_TREE_SIZE, description="The older size.")
-    ],
+    from_: Annotated[TreeSize, Query(alias="from", description="The older size.")],
     to: Annotated[
-        int | None,
-        Query(ge=1, le=service.MAX_TREE_SIZE, description="The newer size (default: the latest)."),
+        TreeSize | None, Query(description="The newer size (default: the latest).")
     ] = None,
 ) -> Response:
     proof = await service.consistency(

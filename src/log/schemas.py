@@ -1,9 +1,16 @@
 """What the log routes answer. Hashes are standard base64 as in checkpoints, except the
 leaf hash, which is lower-case hex like the chain's hashes."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
+from src.database import BIGINT_MAX
 from src.schemas import UtcDatetime, with_examples
+
+MAX_TREE_SIZE = BIGINT_MAX  # leaves are counted in bigint
+# A tree size a request names (a parameter's own `Query` says what for).
+TreeSize = Annotated[int, Field(ge=1, le=MAX_TREE_SIZE)]
 
 _ORIGIN = "trailmark.localhost/acme"
 _ROOT = "Hj5TksjVG3ZlTTP3Kq2R1KmJHGnCVOw8qYWCdfk8CzY="

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.auth import service as auth_service
 from src.auth.schemas import TenantAccess
-from src.database import BIGINT_MAX, standalone
+from src.database import standalone
 from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
 from src.log import bundle, checkpoints, entries
@@ -17,7 +17,7 @@ from src.log.checkpoints import SignedCheckpoint
 from src.log.exceptions import CheckpointNotFound, LogNotFound, NotIntegrated, TileNotFound
 from src.log.models import LogCheckpoint
 from src.log.proofs import NodeReader, consistency_proof, inclusion_proof
-from src.log.schemas import CheckpointOut, ConsistencyProof, InclusionProof, LogKey
+from src.log.schemas import MAX_TREE_SIZE, CheckpointOut, ConsistencyProof, InclusionProof, LogKey
 from src.log.signing import LogIdentity
 from src.pagination import CursorCodec, Keyset, keyset_page
 from src.verifier import merkle
@@ -25,7 +25,6 @@ from src.verifier.note import b64encode
 from src.verifier.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef, parse_tile_path
 
 CHECKPOINTS_CURSOR = "checkpoints"
-MAX_TREE_SIZE = BIGINT_MAX  # leaves are counted in bigint
 _checkpoints = LogCheckpoint.__table__  # type: ignore[attr-defined]  # SQLModel hides it from mypy
 CHECKPOINT_PAGES = Keyset(CHECKPOINTS_CURSOR, (_checkpoints.c.size,))
 

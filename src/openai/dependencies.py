@@ -9,8 +9,9 @@ from src.auth.dependencies import require
 from src.auth.schemas import Principal, TenantSlug
 from src.dependencies import MetricsDep, OpenAIClientDep, SessionDep, SettingsDep
 from src.openai.exceptions import AiNotConfigured
-from src.openai.schemas import LedgerScope
+from src.openai.schemas import LedgerScope, Period
 from src.openai.service import Gateway
+from src.schemas import Rfc3339
 
 
 async def get_gateway(
@@ -41,3 +42,13 @@ async def ledger_scope(
 
 
 LedgerScopeDep = Annotated[LedgerScope, Depends(ledger_scope)]
+
+
+async def period(
+    since: Annotated[Rfc3339 | None, Query(description="Inclusive start (RFC 3339).")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="Exclusive end (RFC 3339).")] = None,
+) -> Period:
+    return Period(since, until)
+
+
+PeriodDep = Annotated[Period, Depends(period)]

@@ -1,6 +1,6 @@
 """Reports on the model calls: the ledger, page by page, and usage per model or day."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -21,10 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.openai.constants import CALLS_CURSOR, CallPurpose, CallStatus
-from src.openai.schemas import CallOut, LedgerScope, UsageGroup
+from src.openai.schemas import CallOut, LedgerScope, Period, UsageGroup, UsageReport
 from src.openai.service import calls
 from src.pagination import CursorCodec, Keyset, keyset_page
 
+DEFAULT_USAGE_DAYS = 30
 CALLS_PAGES = Keyset(CALLS_CURSOR, (calls.c.created_at, calls.c.id))
 
 
@@ -37,8 +38,7 @@ async def list_calls(
     session: AsyncSession,
     codec: CursorCodec,
     scope: LedgerScope,
-    since: datetime | None,
-    until: datetime | None,
+    period: Period,
     purpose: CallPurpose | None,
     status: CallStatus | None,
     limit: int,
@@ -48,10 +48,10 @@ async def list_calls(
     where = _scope_conditions(scope)
     if not scope.visible:
         where.append(false())
-    if since is not None:
-        where.append(calls.c.created_at >= since)
-    if until is not None:
-        where.append(calls.c.created_at < until)
+    if period.since is not None:
+        where.append(calls.c.created_at >= period.since)
+    if period.until is not None:
+        where.append(calls.c.created_at < period.until)
     if purpose is not None:
         where.append(calls.c.purpose == purpose.value)
     if status is not None:
@@ -72,12 +72,27 @@ async def usage(
     *,
     session: AsyncSession,
     scope: LedgerScope,
+    period: Period,
+    group_by: Literal["model", "day"],
+    prices: dict[str, tuple[float, float]],
+) -> UsageReport:
+    """Calls, errors, tokens, latency percentiles and estimated cost per model or UTC day, in
+    the period (by default the last 30 days). An empty or reversed period reports nothing, as
+    a filter on `GET /audits` would."""
+    until = period.until or datetime.now(UTC)
+    since = period.since or until - timedelta(days=DEFAULT_USAGE_DAYS)
+    groups = await _usage_groups(session, scope, since, until, group_by, prices)
+    return UsageReport(since=since, until=until, group_by=group_by, groups=groups)
+
+
+async def _usage_groups(
+    session: AsyncSession,
+    scope: LedgerScope,
     since: datetime,
     until: datetime,
     group_by: Literal["model", "day"],
     prices: dict[str, tuple[float, float]],
 ) -> list[UsageGroup]:
-    """Calls, errors, tokens, latency percentiles and estimated cost per model or UTC day."""
     if not scope.visible:
         return []
     c = calls.c

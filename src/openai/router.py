@@ -1,6 +1,5 @@
 """`/api/v1/openai`: what the model calls cost and how they went."""
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -8,20 +7,16 @@ from fastapi import APIRouter, Query
 from src.dependencies import CursorCodecDep, SessionDep, SettingsDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
+from src.http.params import PageCursor
 from src.openai import ledger
 from src.openai.constants import CallPurpose, CallStatus
-from src.openai.dependencies import LedgerScopeDep
+from src.openai.dependencies import LedgerScopeDep, PeriodDep
 from src.openai.schemas import CallOut, UsageReport
 from src.pagination import InvalidCursor, Page
-from src.schemas import Rfc3339
 
 router = APIRouter(prefix="/openai", tags=["openai"])
 
-DEFAULT_USAGE_DAYS = 30
 MAX_CALLS_PAGE = 100
-
-Since = Annotated[Rfc3339 | None, Query(description="Inclusive start (RFC 3339).")]
-Until = Annotated[Rfc3339 | None, Query(description="Exclusive end (RFC 3339).")]
 
 
 @router.get(
@@ -38,26 +33,20 @@ Until = Annotated[Rfc3339 | None, Query(description="Exclusive end (RFC 3339).")
 )
 async def usage_report(
     scope: LedgerScopeDep,
+    period: PeriodDep,
     session: SessionDep,
     settings: SettingsDep,
-    since: Since = None,
-    until: Until = None,
     group_by: Annotated[
         Literal["model", "day"], Query(description="One group per model or per UTC day.")
     ] = "model",
 ) -> UsageReport:
-    # An empty or reversed period reports nothing, as a filter on `GET /audits` would.
-    until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=DEFAULT_USAGE_DAYS)
-    groups = await ledger.usage(
+    return await ledger.usage(
         session=session,
         scope=scope,
-        since=since,
-        until=until,
+        period=period,
         group_by=group_by,
         prices=settings.openai_prices_per_million_tokens,
     )
-    return UsageReport(since=since, until=until, group_by=group_by, groups=groups)
 
 
 @router.get(
@@ -73,23 +62,19 @@ async def usage_report(
 )
 async def list_calls(
     scope: LedgerScopeDep,
+    period: PeriodDep,
     session: SessionDep,
     codec: CursorCodecDep,
-    since: Since = None,
-    until: Until = None,
     purpose: Annotated[CallPurpose | None, Query(description="Only calls made for this.")] = None,
     status: Annotated[CallStatus | None, Query(description="Only calls that ended so.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_CALLS_PAGE, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=2048, description="`next_cursor` of the last page.")
-    ] = None,
+    cursor: PageCursor = None,
 ) -> Page[CallOut]:
     items, next_cursor = await ledger.list_calls(
         session=session,
         codec=codec,
         scope=scope,
-        since=since,
-        until=until,
+        period=period,
         purpose=purpose,
         status=status,
         limit=limit,

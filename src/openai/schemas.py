@@ -2,12 +2,21 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from src.openai.constants import CallPurpose, CallStatus
 from src.schemas import UtcDatetime, with_examples
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """The calls made from `since` (inclusive) to `until` (exclusive); None: unbounded."""
+
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
