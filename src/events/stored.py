@@ -144,12 +144,13 @@ WRITTEN_FIELDS = tuple(each for each in FIELDS if each.storage.written)
 
 
 def _reader(declared: StoredField) -> Callable[[StoredEvent], object]:
-    """The field's value as the committed content holds it: timestamps as text, others as is."""
+    """The field's value as the committed content holds it: timestamps and addresses as
+    text, the rest as stored."""
     value = attrgetter(declared.name)
     if declared.storage.sql_type == "timestamptz":
         return lambda event: format_timestamp(value(event))
     if declared.storage.sql_type == "inet":
-        return lambda event: None if value(event) is None else str(value(event))
+        return lambda event: None if (address := value(event)) is None else str(address)
     return value
 
 
