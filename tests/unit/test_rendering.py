@@ -1,6 +1,7 @@
 """The one event shape: `render` writes exactly what `EventOut` declares, compactly."""
 
 import json
+import typing
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from ipaddress import IPv4Address, IPv6Interface
@@ -15,8 +16,10 @@ from src.audits.rendering import (
     csv_rows,
     details_json,
     render,
+    render_stored,
 )
 from src.audits.schemas import EventOut
+from src.events.stored import FIELDS, StoredEvent
 
 OCCURRED = datetime(2026, 11, 21, 9, 30, tzinfo=timezone(timedelta(hours=2)))
 RECEIVED = datetime(2026, 11, 21, 7, 30, 0, 153042, tzinfo=UTC)
@@ -150,3 +153,34 @@ def test_details_are_written_as_postgresql_writes_jsonb(
 def test_details_refuse_what_json_cannot_hold(number: float) -> None:
     with pytest.raises(ValueError, match="is not a JSON number"):
         details_json({"x": number})
+
+
+def test_the_api_shows_the_stored_fields_but_the_salt_and_the_kept_hashes() -> None:
+    """`EventOut` shows stored columns only (the actor's three as one object), every one of
+    them but the two that exist for the chain's sake, with the same nullability: a stored
+    field added without a place in the API, or the other way round, fails here."""
+    stored = {field.name: field for field in FIELDS}
+    assert set(EVENT_COLUMN_NAMES) <= stored.keys()
+    assert stored.keys() - set(EVENT_COLUMN_NAMES) == {"field_salt", "erased_hashes"}
+    for name, shown in EventOut.model_fields.items():
+        if name != "actor":
+            assert (not shown.is_required() or None in _arms(shown.annotation)) == stored[
+                name
+            ].nullable, name
+    assert stored["actor_id"].nullable  # no actor: `actor` is null
+
+
+def _arms(annotation: object) -> tuple[object, ...]:
+    arms = typing.get_args(annotation) or (annotation,)
+    return tuple(None if arm is type(None) else arm for arm in arms)
+
+
+def test_a_row_just_written_renders_as_its_columns_do() -> None:
+    """`render_stored` takes a `StoredEvent` (ingest's rows) to the same text as its columns."""
+    values = dict(
+        zip(EVENT_COLUMN_NAMES, columns(id="019aa7c3-1c2e-7d3f-9a4b-5c6d7e8f9a0b"), strict=True)
+    )
+    event = StoredEvent(
+        **{field.name: values.get(field.name) for field in FIELDS},
+    )
+    assert render_stored(event) == render(columns())
