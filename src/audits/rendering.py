@@ -1,10 +1,12 @@
 """The one event shape: what is read for an event, and its JSON and CSV forms.
 
-`EventOut` (schemas.py) declares the fields an event has in the API. Everything else is
-derived from it here: the compact JSON every route returns, written by PostgreSQL in the
-query that reads the events (`EVENT_JSON`, the whole object) or by Python for rows just
-written (`render`); the columns CSV reads (`EVENT_COLUMNS`) and its header and rows. Tests
-hold the two JSON writers equal to each other and to `EventOut`.
+`EventOut` (schemas.py) declares the fields an event has in the API, in their order; each is
+a stored column (the actor's three columns are one object), whose type `StoredEvent`
+(src/events/stored.py) declares and says how it is written. Everything else is derived from
+the two here: the compact JSON every route returns, written by PostgreSQL in the query that
+reads the events (`EVENT_JSON`, the whole object) or by Python for rows just written
+(`render`, `render_stored`); the columns CSV reads (`EVENT_COLUMNS`) and its header and rows.
+Tests hold the two JSON writers equal to each other and to `EventOut`.
 """
 
 import csv

@@ -42,9 +42,16 @@ class Storage:
     erasable: bool = False  # committed as its salted hash; erasure destroys the value
 
 
-def stored(sql_type: SqlType, **storage: Any) -> dict[str, Storage]:  # Any: Storage's options
-    """A field's metadata: how it is stored."""
-    return {"storage": Storage(sql_type, **storage)}
+def stored(
+    sql_type: SqlType,
+    *,
+    size: int | None = None,
+    written: bool = True,
+    committed: bool = False,
+    erasable: bool = False,
+) -> dict[str, Storage]:
+    """A field's metadata: how it is stored (see `Storage`)."""
+    return {"storage": Storage(sql_type, size, written, committed, erasable)}
 
 
 def format_timestamp(value: datetime) -> str:

@@ -1,0 +1,1 @@
+"""The stored event: its fields, its table and its committed content, below `auth` and `log`."""
