@@ -15,7 +15,7 @@ import asyncpg
 
 from src.audits.ingest import chain_rows
 from src.audits.schemas import EventIn
-from src.events.stored import GENESIS_HASH
+from src.events.stored import GENESIS_HASH, WRITTEN_FIELDS, StoredEvent
 
 ACTION_TYPES = ("create", "update", "delete", "view", "export", "import", "login", "logout")
 ENTITY_TYPES = ("repository", "user", "project", "invoice", "document", "file", "key", "team")
@@ -23,11 +23,7 @@ REASONS = ("cleanup", "request", "policy", "migration", "incident")
 DAYS = 30
 ACTORS = 1000
 
-COLUMNS = (
-    "tenant", "seq", "id", "action_type", "action", "entity_type", "entity_id", "actor_id",
-    "actor_type", "actor_name", "status", "occurred_at", "received_at", "ip_address",
-    "user_agent", "request_id", "details", "field_salt", "hash", "prev_hash",
-)  # fmt: skip
+COLUMNS = tuple(field.name for field in WRITTEN_FIELDS)  # what the API's insert sets
 
 
 class EventFactory:
@@ -59,11 +55,12 @@ class EventFactory:
         return [self.body() for _ in range(count)]
 
 
-def _copy_records(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+def _copy_records(rows: list[StoredEvent]) -> Iterator[tuple[Any, ...]]:
     for row in rows:
-        details = row["details"]
-        values = {**row, "details": None if details is None else json.dumps(details)}
-        yield tuple(values[column] for column in COLUMNS)
+        values = {column: getattr(row, column) for column in COLUMNS}
+        if row.details is not None:
+            values["details"] = json.dumps(row.details)
+        yield tuple(values.values())
 
 
 async def copy_load(

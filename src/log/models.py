@@ -1,7 +1,7 @@
 """The log's rows: hash tiles, signed checkpoints, and each tenant's checkpoint head.
 
 The tree's right edge (`tree_size`, `frontier`) lives on the tenant's chain head
-(src/audits/models.py), which writers already lock, so integration shares their lock.
+(src/events/models.py), which writers already lock, so integration shares their lock.
 """
 
 from datetime import datetime
