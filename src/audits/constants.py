@@ -1,30 +1,3 @@
-from enum import StrEnum
-
-
-class ActionType(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    VIEW = "view"
-    EXPORT = "export"
-    IMPORT = "import"
-    LOGIN = "login"
-    LOGOUT = "logout"
-    OTHER = "other"
-
-
-class EventStatus(StrEnum):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    PENDING = "pending"
-
-
-class ActorType(StrEnum):
-    USER = "user"
-    SERVICE = "service"
-    SYSTEM = "system"
-
-
 ACTION_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 MAX_DETAILS_BYTES = 64 * 1024
 MAX_DETAILS_DEPTH = 16

@@ -16,8 +16,9 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from src.audits.constants import ACTION_PATTERN, ActionType, EventStatus
+from src.audits.constants import ACTION_PATTERN
 from src.audits.exceptions import InvalidSearchQuery
+from src.events.constants import ActionType, EventStatus
 from src.schemas import NO_NUL_PATTERN, Rfc3339
 
 DetailsValue = str | int | float | bool | None

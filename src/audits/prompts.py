@@ -15,8 +15,8 @@ from typing import Any
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from src.audits.constants import ActionType, EventStatus
 from src.audits.filters import DetailsMatch, DetailsValue, EventFilter
+from src.events.constants import ActionType, EventStatus
 
 DETAILS_PROMPT_CHARS = 400  # details beyond this are cut, to bound the prompt
 

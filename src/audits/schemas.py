@@ -22,13 +22,11 @@ from src.audits.constants import (
     MAX_DETAILS_BYTES,
     MAX_DETAILS_DEPTH,
     MAX_FUTURE_SECONDS,
-    ActionType,
-    ActorType,
-    EventStatus,
 )
 from src.audits.examples import EXAMPLE_EVENT_IN, EXAMPLE_EVENT_OUT
 from src.audits.filters import EventFilter, ListFilters
 from src.auth.schemas import TenantSlug
+from src.events.constants import ActionType, ActorType, EventStatus
 from src.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from src.schemas import NO_NUL_PATTERN, Rfc3339, UtcDatetime, with_examples
 from src.verifier.content import canonical_json

@@ -11,13 +11,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits import ingest
-from src.audits.constants import AUDIT_EVENT_ENTITY, ActionType, ActorType, EventStatus
+from src.audits.constants import AUDIT_EVENT_ENTITY
 from src.audits.exceptions import EventErased, EventNotFound, InvalidStatusTransition
 from src.audits.filters import fixed_filters
 from src.audits.query import EVENTS_ORDER, Selection, conditions
 from src.audits.rendering import EVENT_JSON, fetch_rendered
 from src.audits.schemas import ActorIn, EventIn
 from src.auth.schemas import Principal, TenantAccess
+from src.events.constants import ActionType, ActorType, EventStatus
 from src.events.models import STORED_COLUMNS, events
 from src.events.stored import StoredEvent
 from src.log import service as log_service

@@ -4,6 +4,7 @@ The table's columns are `StoredEvent`'s fields (stored.py), in its order, plus t
 vector PostgreSQL computes; constraints and indexes are declared here.
 """
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy.dialects.postgresql import INET, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from src.database import metadata
+from src.events.constants import ActionType, ActorType, EventStatus
 from src.events.stored import FIELDS, StoredField
 
 # Bare words of the search language match this: action, entity, actor name and details text.
@@ -62,6 +64,10 @@ def _column(field: StoredField) -> Column[Any]:
     return Column(field.name, _column_type(field), nullable=field.nullable)
 
 
+def _one_of(column: str, values: type[StrEnum]) -> str:  # SQL: the column holds one of them
+    return f"{column} IN ({', '.join(repr(value.value) for value in values)})"
+
+
 events = Table(
     "audit_event",
     metadata,
@@ -70,15 +76,10 @@ events = Table(
     PrimaryKeyConstraint("tenant", "seq", name="pk_audit_event"),
     UniqueConstraint("tenant", "id", name="uq_audit_event_tenant_id"),
     CheckConstraint("seq >= 1", name="seq_positive"),
+    CheckConstraint(_one_of("action_type", ActionType), name="action_type_known"),
+    CheckConstraint(_one_of("status", EventStatus), name="status_known"),
     CheckConstraint(
-        "action_type IN ('create', 'update', 'delete', 'view', 'export', 'import', "
-        "'login', 'logout', 'other')",
-        name="action_type_known",
-    ),
-    CheckConstraint("status IN ('success', 'failure', 'pending')", name="status_known"),
-    CheckConstraint(
-        "actor_type IS NULL OR actor_type IN ('user', 'service', 'system')",
-        name="actor_type_known",
+        f"actor_type IS NULL OR {_one_of('actor_type', ActorType)}", name="actor_type_known"
     ),
     CheckConstraint("octet_length(hash) = 32 AND octet_length(prev_hash) = 32", name="hash_size"),
     # Every index leads with the tenant, so the table can be distributed by tenant later.

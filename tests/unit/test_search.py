@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.audits.constants import ActionType, EventStatus
 from src.audits.exceptions import InvalidSearchQuery
 from src.audits.filters import DetailsMatch, EventFilter, parse_search, to_search
+from src.events.constants import ActionType, EventStatus
 
 
 def test_every_term_kind() -> None:
