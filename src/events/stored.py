@@ -99,10 +99,10 @@ class StoredEvent:
     hash: bytes = field(metadata=stored("bytea", size=32))
     prev_hash: bytes = field(metadata=stored("bytea", size=32))
 
-    def field_hashes(self) -> dict[str, str | None] | None:
+    def field_hashes(self) -> Mapping[str, str | None] | None:
         """The erasable fields' hashes: kept ones once erased, else recomputed; None if neither."""
         if self.erased_at is not None:  # kept as a JSON object, unless edited in the database
-            return dict(self.erased_hashes) if isinstance(self.erased_hashes, dict) else None
+            return self.erased_hashes if isinstance(self.erased_hashes, dict) else None
         if self.field_salt is None:
             return None
         try:

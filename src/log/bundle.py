@@ -22,7 +22,7 @@ from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
 from src.log import checkpoints, entries
 from src.log.exceptions import CheckpointNotFound, LogNotFound
-from src.log.proofs import NodeReader, consistency_proof
+from src.log.proofs import NodeReader, consistency_proof, nodes_of
 from src.log.signing import LogIdentity
 from src.pagination import read_ahead
 from src.verifier import merkle
@@ -31,9 +31,8 @@ from src.verifier.note import b64encode
 BUNDLE_FORMAT = "trailmark-bundle/v1"
 BUNDLE_BATCH = 1000
 Rows = Sequence[Row[*tuple[Any, ...]]]  # the event's JSON, then StoredEvent's columns
-EventsQuery: TypeAlias = Select[
-    Any
-]  # selects the event's JSON (`event`), then StoredEvent's columns
+# What `lines` is given to read: the event's JSON (`event`), then StoredEvent's columns.
+EventsQuery: TypeAlias = Select[Any]
 
 
 async def header(
@@ -98,13 +97,12 @@ async def lines(
         query = query.order_by(seq.desc() if descending else seq.asc()).limit(BUNDLE_BATCH)
         async with session.begin():
             rows = (await session.execute(query)).all()
-            wanted = [
-                node
+            ranges = [
+                leaf_range
                 for row in rows
-                for lo, hi in merkle.inclusion_ranges(int(row.seq) - 1, tree_size)
-                for node in merkle.perfect_nodes(lo, hi)
+                for leaf_range in merkle.inclusion_ranges(int(row.seq) - 1, tree_size)
             ]
-            await reader.load(session, wanted)
+            await reader.load(session, nodes_of(ranges))
         return rows
 
     # The next batch (and its tiles) is read while this one is written out.

@@ -120,11 +120,16 @@ class NodeReader:
         return merkle.range_hash([self.node(*node) for node in merkle.perfect_nodes(lo, hi)])
 
 
+def nodes_of(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The perfect nodes these leaf ranges' hashes are made of (what `NodeReader.load` takes)."""
+    return [node for lo, hi in ranges for node in merkle.perfect_nodes(lo, hi)]
+
+
 async def _range_hashes(
     session: AsyncSession, reader: NodeReader, ranges: Sequence[tuple[int, int]]
 ) -> list[bytes]:
     """The hashes of these leaf ranges, the tiles of all their nodes read in one query."""
-    await reader.load(session, [node for lo, hi in ranges for node in merkle.perfect_nodes(lo, hi)])
+    await reader.load(session, nodes_of(ranges))
     return [reader.range_hash(lo, hi) for lo, hi in ranges]
 
 
