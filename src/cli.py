@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from src.log import signing
 from src.logging import configure_logging
 from src.migrations import PROJECT_ROOT, upgrade_to_head
 from src.pagination import CursorCodec
+from src.retention import job as retention_job
 from src.viewer import service as viewer_service
 from src.viewer.constants import MAX_TTL_SECONDS
 from src.viewer.schemas import ViewerTokenCreate
@@ -37,6 +39,10 @@ keys_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 log_app = typer.Typer(help="The transparency log's signing key.", no_args_is_help=True)
 app.add_typer(log_app, name="log")
+retention_app = typer.Typer(
+    help="Retention: apply the tenants' policies now.", no_args_is_help=True
+)
+app.add_typer(retention_app, name="retention")
 
 DEV_DATA_DIR = PROJECT_ROOT / ".data" / "pg"
 DEV_DATABASE = "trailmark"
@@ -193,6 +199,60 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
         except DomainError as exc:
             raise _fail(exc.detail) from exc
     typer.echo(f"revoked {parsed}")
+
+
+def _as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"--as-of: not an ISO 8601 time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise _fail("--as-of: the time needs an offset, such as Z or +02:00")
+    return parsed
+
+
+@retention_app.command("run")
+def retention_run(
+    tenant: Annotated[
+        str | None, typer.Option(help="Only this tenant (default: every tenant with a policy).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be removed; remove nothing.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Judge age as if it were this time (ISO 8601 with an offset)."),
+    ] = None,
+) -> None:
+    """Apply retention now: one JSON report per tenant (a tenant another process is working
+    on is reported as `"skipped": true`)."""
+    when = _as_of(as_of)
+
+    async def run(settings: Settings) -> None:
+        engine = create_engine(settings)
+        identity = signing.log_identity(settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                tenants = (
+                    [tenant]
+                    if tenant is not None
+                    else await retention_job.tenants_with_policies(session)
+                )
+                for name in tenants:
+                    report = await retention_job.run_tenant(
+                        session, identity, name, as_of=when, dry_run=dry_run
+                    )
+                    if report is None:
+                        typer.echo(json.dumps({"tenant": name, "skipped": True}))
+                    else:
+                        typer.echo(report.model_dump_json())
+        finally:
+            await engine.dispose()
+
+    with _database() as settings:
+        asyncio.run(run(settings))
 
 
 @app.command()

@@ -203,6 +203,14 @@ class Settings(BaseSettings):
         description="Seconds between checkpoint signings while the log grows (and between "
         "looks for events still to integrate).",
     )
+    retention_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description="Seconds between retention runs of each tenant in the background (each "
+        "API process runs the job; one process works on a tenant at a time); 0 turns the "
+        "background job off (`python -m src.cli retention run` still works).",
+    )
     ai_summary_max_events: int = Field(
         default=100,
         ge=1,

@@ -44,6 +44,8 @@ from src.migrations import head_revision
 from src.openai.client import create_client as create_openai_client
 from src.openai.router import router as openai_router
 from src.pagination import CursorCodec
+from src.retention.router import router as retention_router
+from src.retention.worker import RetentionWorker
 from src.state import State
 from src.viewer import constants as viewer
 from src.viewer import page as viewer_page
@@ -93,6 +95,14 @@ TAGS = [
         "description": (
             "The model calls behind `/audits/ask` and `/audits/summarize`: a ledger of every "
             "call and a usage report with token counts, latency and estimated cost."
+        ),
+    },
+    {
+        "name": "retention",
+        "description": (
+            "Per-tenant retention policies (erase or prune events after N days) and legal holds "
+            "that stop anything matching them from being removed; every change and every run "
+            "is recorded in the tenant's own trail, and every remaining proof stays valid."
         ),
     },
     {
@@ -150,6 +160,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessionmaker, log_identity, interval=settings.log_checkpoint_interval
         )
         log_worker.start()
+        retention_worker = RetentionWorker(
+            sessionmaker, log_identity, interval=settings.retention_interval_seconds
+        )
+        if settings.retention_interval_seconds > 0:
+            retention_worker.start()
         try:
             with lifecycle.drain_on_sigterm():
                 yield {
@@ -168,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await committer.close()  # events still queued are committed before the engine goes
             await log_worker.close()
+            await retention_worker.close()
             metrics.watch_engine(None)
             if openai_client is not None:
                 await openai_client.close()
@@ -257,6 +273,7 @@ def _api_router(settings: Settings) -> APIRouter:
     router.include_router(log_router)
     router.include_router(openai_router)
     router.include_router(viewer_router)
+    router.include_router(retention_router)
     return router
 
 

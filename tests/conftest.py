@@ -94,6 +94,8 @@ def settings(database_url: str) -> Settings:
         log_signing_key=SecretStr(TEST_LOG_SIGNING_KEY),
         # Tests run a worker round when they need one (tests/support/log.py), not on a timer.
         log_checkpoint_interval=60,
+        # Tests run retention when they mean to (tests/support/retention.py), not on a timer.
+        retention_interval_seconds=0,
     )
 
 

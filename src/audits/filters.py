@@ -309,6 +309,13 @@ class ListFilters(BaseModel):
         return (fields, parse_search(self.q)) if self.q else (fields,)
 
 
+class FilterBody(ListFilters):
+    """The list filters as a field of a request body (a viewer token's, a legal hold's):
+    unknown fields are refused there, since no other parameter shares the object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def fixed_filters(fixed: Mapping[str, JsonValue] | None) -> tuple[EventFilter, ...]:
     """A viewer token's fixed filter, as its credential carries it (the list filters it was
     minted with, checked then), as the filters every read it makes must also match."""

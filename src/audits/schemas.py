@@ -264,6 +264,7 @@ class Verification(BaseModel):
             "head_hash": "3b1f" + "0" * 60,
             "checkpoint_size": 1200,
             "root_hash": "Hj5TksjVG3ZlTTP3Kq2R1KmJHGnCVOw8qYWCdfk8CzY=",
+            "min_index": 0,
         }
     )
 
@@ -276,6 +277,10 @@ class Verification(BaseModel):
     checkpoint_size: int = Field(description="The size of the latest signed checkpoint.")
     root_hash: str | None = Field(
         description="The latest checkpoint's root hash (base64); null before the first."
+    )
+    min_index: int = Field(
+        description="The log's minimum index: a pruned chain is checked from its signed prune "
+        "anchor (seq `min_index + 1`), not from seq 1."
     )
 
 

@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.audits import ingest
@@ -141,24 +142,59 @@ async def erase(
     """Destroy the personal payload, keeping what verification needs; record the erasure."""
     async with session.begin():
         event = await _locked_event(session, access, event_id)
-        hashes = event.field_hashes()
-        if hashes is None:  # only a row edited behind the trigger's back lacks its salt
-            raise RuntimeError(f"event {event_id} has no field salt; run integrity verification")
-        await session.execute(
-            update(events)
-            .where(events.c.tenant == access.tenant, events.c.seq == event.seq)
-            .values(
-                actor_name=None,
-                ip_address=None,
-                user_agent=None,
-                details=None,
-                field_salt=None,
-                erased_at=func.now(),
-                erased_hashes=hashes,
-            )
-        )
+        await session.execute(_ERASE, [_erasure(event)])
         erasure = _about(event_id, principal, ActionType.DELETE, "audit_event.erased")
         await ingest.append(session, access.tenant, [erasure])
+
+
+# Erasure, for one event or many: the payload goes, the hashes the digest needs stay.
+_ERASE = (
+    update(events)
+    .where(events.c.tenant == bindparam("t"), events.c.seq == bindparam("s"))
+    .values(
+        actor_name=None,
+        ip_address=None,
+        user_agent=None,
+        details=None,
+        field_salt=None,
+        erased_at=func.now(),
+        erased_hashes=bindparam("h", type_=JSONB),
+    )
+)
+ERASE_BATCH = 1000
+
+
+def _erasure(event: StoredEvent) -> dict[str, object]:
+    hashes = event.field_hashes()
+    if hashes is None:  # only a row edited behind the trigger's back lacks its salt
+        raise RuntimeError(f"event {event.id} has no field salt; run integrity verification")
+    return {"t": event.tenant, "s": event.seq, "h": hashes}
+
+
+async def erase_matching(
+    session: AsyncSession, tenant: str, where: ColumnElement[bool]
+) -> list[int]:
+    """Erase every event of the tenant that `where` selects and is not erased yet, as
+    `erase` does one, in `seq` batches (inside the caller's transaction); their seqs."""
+    erased: list[int] = []
+    while True:
+        query = (
+            select(*STORED_COLUMNS)
+            .where(
+                events.c.tenant == tenant,
+                events.c.erased_at.is_(None),
+                events.c.seq > (erased[-1] if erased else 0),
+                where,
+            )
+            .order_by(events.c.seq)
+            .limit(ERASE_BATCH)
+            .with_for_update()
+        )
+        batch = [StoredEvent(*row) for row in await session.execute(query)]
+        if not batch:
+            return erased
+        await session.execute(_ERASE, [_erasure(event) for event in batch])
+        erased.extend(event.seq for event in batch)
 
 
 async def get(*, session: AsyncSession, access: TenantAccess, event_id: uuid.UUID) -> str:

@@ -43,9 +43,17 @@ async def verify(
             ).first()
         if head is not None:
             head_seq, head_hash = int(head[0]), bytes(head[1])
-    start = from_seq or 1
+    # A pruned chain starts at its signed anchor: nothing before it is left to check.
+    origin = (
+        await log_verification.chain_start(session, identity, access.tenant)
+        if access.visible
+        else log_verification.ChainStart(0, GENESIS_HASH)
+    )
+    start = max(from_seq or 1, origin.first_seq)
     end = min(to_seq if to_seq is not None else head_seq, head_seq)
     verifier = ChainVerifier(expected_seq=start)
+    if origin.reason is not None:
+        verifier.first_invalid_seq, verifier.reason = origin.first_seq, origin.reason
     # Another tenant's log is not this key's to see, not even its size: nothing is read.
     integrated = (
         await log_verification.integrated_size(session, access.tenant) if access.visible else 0
@@ -54,7 +62,9 @@ async def verify(
     bad_leaf: int | None = None
     if start <= end:
         async with session.begin():
-            if start > 1:
+            if start == origin.first_seq:
+                verifier.expected_prev_hash = origin.prev_hash
+            else:
                 previous = await session.scalar(
                     select(events.c.hash).where(
                         events.c.tenant == access.tenant, events.c.seq == start - 1
@@ -104,6 +114,7 @@ async def verify(
         reason = checkpoint.reason
     return Verification(
         valid=first_invalid is None and reason is None,
+        min_index=origin.min_index,
         checked=verifier.checked,
         first_invalid_seq=first_invalid,
         reason=reason,

@@ -20,7 +20,7 @@ from src.auth.schemas import TenantAccess
 from src.events.models import events
 from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
-from src.log import checkpoints, entries
+from src.log import checkpoints, entries, pruning
 from src.log.exceptions import CheckpointNotFound, LogNotFound
 from src.log.proofs import NodeReader, consistency_proof, nodes_of
 from src.log.signing import LogIdentity
@@ -63,6 +63,11 @@ async def header(
             "checkpoint": latest.note,
             "complete": complete,
         }
+        # A pruned log's bundle starts at its minimum index, its chain at the signed anchor.
+        anchor = await pruning.latest_anchor(session, tenant)
+        if anchor is not None:
+            line["min_index"] = anchor.min_index
+            line["prune_anchor"] = anchor.note
         if since_size is not None:
             if since_size > latest.size:
                 raise UnprocessableRequest(

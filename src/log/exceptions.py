@@ -28,3 +28,16 @@ class NotIntegrated(
 ):
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})
+
+
+class TilePruned(
+    NotFound,
+    code="pruned",
+    detail="The log was pruned: tiles and entry bundles wholly below its minimum index (see "
+    "`/key`) are no longer served. Every proof of a kept event still verifies.",
+):
+    pass
+
+
+class CannotPrune(Conflict, code="cannot_prune", detail="The log cannot be pruned that far."):
+    pass

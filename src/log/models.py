@@ -74,3 +74,24 @@ class LogHead(SQLModel, table=True):
     tenant: str = Field(sa_column=Column(Text, ForeignKey("tenant.slug"), primary_key=True))
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+
+
+class LogPruneAnchor(SQLModel, table=True):
+    """A signed prune anchor (src/verifier/anchor.py): the tenant's log publishes nothing below
+    `min_index` any more, and its chain restarts from `prev_hash`. The newest is the one in
+    force; the database lets the prune remove only rows below it."""
+
+    __tablename__ = "log_prune_anchor"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant", "min_index", name="pk_log_prune_anchor"),
+        CheckConstraint("min_index > 0 AND min_index % 256 = 0", name="min_index_whole_tiles"),
+        CheckConstraint("checkpoint_size >= min_index", name="within_checkpoint"),
+        CheckConstraint("octet_length(prev_hash) = 32", name="prev_hash_size"),
+    )
+
+    tenant: str = Field(sa_column=Column(Text, ForeignKey("tenant.slug"), nullable=False))
+    min_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    prev_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    checkpoint_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    pruned_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -35,6 +35,8 @@ IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 # A partial tile of a given width never changes either, but a client should come back for
 # the wider one: let it revalidate rather than keep it for a year.
 PARTIAL = {"Cache-Control": "private, no-cache"}
+# The log's minimum index beside its checkpoint (the key route has it too, with its anchor).
+MIN_INDEX_HEADER = "Trailmark-Min-Index"
 
 
 def log_access(*, viewers: bool = False) -> Callable[..., Awaitable[TenantAccess]]:
@@ -61,12 +63,20 @@ ViewerLogAccess = Annotated[TenantAccess, Depends(log_access(viewers=True))]
     description=(
         "The newest C2SP checkpoint of the tenant's log, a signed note: origin, tree size, "
         "base64 root hash, a blank line, then the Ed25519 signature line. Verify it with the key "
-        "from `/key`. An empty log has a signed checkpoint of size 0. Needs `audits:read`."
+        "from `/key`. An empty log has a signed checkpoint of size 0. The "
+        "`Trailmark-Min-Index` header is the first leaf the log still serves (0 until pruned). "
+        "Needs `audits:read`."
     ),
     response_class=PlainTextResponse,
     responses={
         200: {
             "description": "The signed checkpoint.",
+            "headers": {
+                MIN_INDEX_HEADER: {
+                    "description": "The log's minimum index.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
             "content": {
                 "text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_CHECKPOINT}
             },
@@ -77,8 +87,10 @@ ViewerLogAccess = Annotated[TenantAccess, Depends(log_access(viewers=True))]
 async def get_checkpoint(
     access: ViewerLogAccess, session: SessionDep, identity: LogIdentityDep
 ) -> PlainTextResponse:
-    latest = await service.latest_checkpoint(session=session, identity=identity, access=access)
-    return PlainTextResponse(latest.note, headers=NO_STORE)
+    latest, min_index = await service.latest_checkpoint(
+        session=session, identity=identity, access=access
+    )
+    return PlainTextResponse(latest.note, headers={**NO_STORE, MIN_INDEX_HEADER: str(min_index)})
 
 
 @router.get(
@@ -154,7 +166,8 @@ async def get_consistency(
         "C2SP tlog-tiles: `tile/<L>/<N>` (256 hashes of 32 bytes) or `tile/<L>/<N>.p/<W>` (the "
         "first W), and `tile/entries/<N>[.p/<W>]` (each leaf as a big-endian uint16 length and "
         "its bytes), N in the `x001/x234/067` form. Only tiles within the latest checkpoint are "
-        "served (404 beyond it). Full tiles never change and are cached for a year. "
+        "served (404 beyond it), and none wholly below the minimum index of a pruned log (404 "
+        "`pruned`). Full tiles never change and are cached for a year. "
         "Needs `audits:read`."
     ),
     response_class=Response,
@@ -165,7 +178,9 @@ async def get_consistency(
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
         },
-        **problem_responses(*AUTH_ERRORS, errors.LogNotFound, errors.TileNotFound),
+        **problem_responses(
+            *AUTH_ERRORS, errors.LogNotFound, errors.TileNotFound, errors.TilePruned
+        ),
     },
 )
 async def get_tile(

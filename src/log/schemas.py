@@ -26,6 +26,8 @@ class LogKey(BaseModel):
             "origin": _ORIGIN,
             "verifier_key": f"{_ORIGIN}+86cf49bf+AQ2H8q3W3pQh3yL1q8Qx6m1bqv3k2s7C2Z0oWn1p8Y5s",
             "algorithm": "ed25519",
+            "min_index": 0,
+            "prune_anchor": None,
         }
     )
 
@@ -34,6 +36,16 @@ class LogKey(BaseModel):
         description="The C2SP signed-note verifier key: `<origin>+<key id>+<base64 key>`."
     )
     algorithm: str = Field(description="The signature algorithm (always `ed25519`).")
+    min_index: int = Field(
+        description='The first leaf the log still serves (C2SP tlog-tiles, "Pruning"): 0 until '
+        "a retention policy prunes it; always a multiple of 256. Tiles and entry bundles "
+        "wholly below it are a 404 `pruned`; every proof of a leaf at or above it verifies."
+    )
+    prune_anchor: str | None = Field(
+        description="Where the pruned log's hash chain starts, as a note signed by this key "
+        "(`prune anchor` on its second line: min index, the first kept event's `prev_hash`, "
+        "and the checkpoint it was pruned under); null before any prune."
+    )
 
 
 class CheckpointOut(BaseModel):

@@ -12,9 +12,15 @@ from src.auth.schemas import TenantAccess
 from src.database import standalone
 from src.events.stored import StoredEvent
 from src.exceptions import UnprocessableRequest
-from src.log import bundle, checkpoints, entries
+from src.log import bundle, checkpoints, entries, pruning
 from src.log.checkpoints import SignedCheckpoint
-from src.log.exceptions import CheckpointNotFound, LogNotFound, NotIntegrated, TileNotFound
+from src.log.exceptions import (
+    CheckpointNotFound,
+    LogNotFound,
+    NotIntegrated,
+    TileNotFound,
+    TilePruned,
+)
 from src.log.models import LogCheckpoint
 from src.log.proofs import NodeReader, consistency_proof, inclusion_proof
 from src.log.schemas import MAX_TREE_SIZE, CheckpointOut, ConsistencyProof, InclusionProof, LogKey
@@ -31,7 +37,8 @@ CHECKPOINT_PAGES = Keyset(CHECKPOINTS_CURSOR, (_checkpoints.c.size,))
 
 _SIZE_AND_TILE = text(
     "SELECT (SELECT size FROM log_checkpoint WHERE tenant = :tenant ORDER BY size DESC LIMIT 1), "
-    "(SELECT hashes FROM log_tile WHERE tenant = :tenant AND level = :level AND index = :index)"
+    "(SELECT hashes FROM log_tile WHERE tenant = :tenant AND level = :level AND index = :index), "
+    "(SELECT coalesce(max(min_index), 0) FROM log_prune_anchor WHERE tenant = :tenant)"
 )
 
 
@@ -56,10 +63,11 @@ def _visible(access: TenantAccess) -> str:
 
 async def latest_checkpoint(
     *, session: AsyncSession, identity: LogIdentity, access: TenantAccess
-) -> SignedCheckpoint:
+) -> tuple[SignedCheckpoint, int]:
+    """The newest checkpoint, and the log's minimum index beside it."""
     tenant = _visible(access)
     async with session.begin():
-        return await _latest(session, identity, tenant)
+        return await _latest(session, identity, tenant), await pruning.min_index(session, tenant)
 
 
 async def key(*, session: AsyncSession, identity: LogIdentity, access: TenantAccess) -> LogKey:
@@ -67,10 +75,13 @@ async def key(*, session: AsyncSession, identity: LogIdentity, access: TenantAcc
     async with session.begin():
         if not await auth_service.tenant_exists(session=session, slug=tenant):
             raise LogNotFound()
+        anchor = await pruning.latest_anchor(session, tenant)
     return LogKey(
         origin=identity.origin(tenant),
         verifier_key=str(identity.verifier_key(tenant)),
         algorithm="ed25519",
+        min_index=0 if anchor is None else anchor.min_index,
+        prune_anchor=None if anchor is None else anchor.note,
     )
 
 
@@ -92,13 +103,15 @@ async def tile(
             size = (await _latest(session, identity, tenant)).size
             if first + ref.width > size:
                 raise TileNotFound()
+            if pruning.is_pruned(None, ref.index, await pruning.min_index(session, tenant)):
+                raise TilePruned()
             leaves = await entries.leaf_data(session, tenant, first + 1, first + ref.width)
         return entries.bundle(leaves), ref
     async with session.begin():
         # The hot path of a tiles client: the latest size and the tile in one statement, which
         # stands alone (both only grow).
         connection = await standalone(session)
-        size, stored = (
+        size, stored, minimum = (
             await connection.execute(
                 _SIZE_AND_TILE, {"tenant": tenant, "level": ref.level, "index": ref.index}
             )
@@ -108,6 +121,8 @@ async def tile(
             size = (await _latest(session, identity, tenant)).size
     if first + ref.width > int(size) >> (TILE_HEIGHT * ref.level):
         raise TileNotFound()
+    if pruning.is_pruned(ref.level, ref.index, int(minimum)):
+        raise TilePruned()
     wanted = ref.width * merkle.HASH_SIZE
     if stored is None or len(stored) < wanted:
         raise TileNotFound()  # the checkpoint covers it, the store does not: damaged

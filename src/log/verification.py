@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from src.events.models import ChainHead
-from src.log import checkpoints
+from src.events.stored import GENESIS_HASH
+from src.log import checkpoints, pruning
 from src.log.proofs import NodeReader, TileMissing, root_of_tiles
 from src.log.signing import LogIdentity
 from src.verifier import merkle, note
@@ -99,3 +100,35 @@ async def check_latest_checkpoint(
             "the latest checkpoint's root is not the root of the stored tiles",
         )
     return CheckpointCheck(latest.size, root_b64, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStart:
+    """Where the tenant's hash chain starts: seq 1 from the genesis hash, or, once pruned,
+    the newest signed anchor's first kept event and the `prev_hash` it links to."""
+
+    min_index: int
+    prev_hash: bytes
+    reason: str | None = None  # why the anchor does not hold, if it does not
+
+    @property
+    def first_seq(self) -> int:
+        return self.min_index + 1
+
+
+async def chain_start(session: AsyncSession, identity: LogIdentity, tenant: str) -> ChainStart:
+    """The chain's start, its anchor's signature and record checked against each other."""
+    async with session.begin():
+        stored = await pruning.latest_anchor(session, tenant)
+    if stored is None:
+        return ChainStart(0, GENESIS_HASH)
+    try:
+        signed = pruning.open_anchor(identity, tenant, stored.note)
+    except ValueError:
+        reason = "the prune anchor's signature is invalid"
+        return ChainStart(stored.min_index, stored.prev_hash, reason)
+    if (signed.min_index, signed.prev_hash) != (stored.min_index, stored.prev_hash):
+        return ChainStart(
+            stored.min_index, stored.prev_hash, "the prune anchor's text does not match its record"
+        )
+    return ChainStart(signed.min_index, signed.prev_hash)

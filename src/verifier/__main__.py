@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "" if summary.since_size is None else f"; the log only grew since size {summary.since_size}"
     )
     scope = "complete" if summary.complete else "partial"
+    if summary.min_index:
+        scope += f", pruned below leaf {summary.min_index}"
     print(
         f"OK {summary.events} events verified ({scope} bundle) against {summary.origin} "
         f"checkpoint size {summary.size} root {base64.b64encode(summary.root_hash).decode()}{grew}"

@@ -1,8 +1,8 @@
 """Checking an offline proof bundle (`GET /audits/export?format=bundle`) with a pinned key.
 
 A bundle is NDJSON: a header `{"format", "origin", "verifier_key", "checkpoint", "complete"
-[, "consistency"]}`, then one line per event `{"event", "leaf_data", "salt", "leaf_index",
-"inclusion"}`. Checked, in one pass with constant memory:
+[, "consistency"] [, "min_index", "prune_anchor"]}`, then one line per event `{"event",
+"leaf_data", "salt", "leaf_index", "inclusion"}`. Checked, in one pass with constant memory:
 
 - the checkpoint is signed by the pinned key, and names that key's log;
 - with a checkpoint saved earlier, the header's consistency proof shows the log only grew;
@@ -10,7 +10,9 @@ A bundle is NDJSON: a header `{"format", "origin", "verifier_key", "checkpoint",
   event shows none of its personal fields), its `hash` is SHA-256(prev_hash || SHA-256(leaf
   data)), and its inclusion proof puts that leaf at `seq - 1` under the checkpoint's root;
 - when the bundle says it is complete, its events are leaves 0 .. size-1, in order, and
-  each `prev_hash` is the previous event's `hash` (zeros for the first).
+  each `prev_hash` is the previous event's `hash` (zeros for the first); a pruned log's
+  complete bundle starts at its minimum index instead, its first `prev_hash` the one its
+  prune anchor (signed by the same key) names.
 """
 
 import base64
@@ -21,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from src.verifier import merkle, note, workers
+from src.verifier import anchor, merkle, note, workers
 from src.verifier.content import EventMismatch, leaf_of_event
 from src.verifier.inclusion import InclusionVerifier
 
@@ -46,6 +48,7 @@ class BundleSummary:
     events: int
     complete: bool
     since_size: int | None
+    min_index: int = 0
 
 
 def _b64(text: object, what: str) -> bytes:
@@ -87,9 +90,38 @@ def open_checkpoint(text: str, key: note.VerifierKey) -> note.Checkpoint:
     return checkpoint
 
 
+class _Start(NamedTuple):
+    """Where a complete bundle's events start: the leaf, and the hash it links to."""
+
+    min_index: int
+    prev_hash: bytes
+
+
+def _start(header: dict[str, object], key: note.VerifierKey, size: int) -> _Start:
+    """The bundle's start: leaf 0 from the genesis hash, or a pruned log's signed anchor."""
+    text = header.get("prune_anchor")
+    if text is None:
+        if header.get("min_index", 0) != 0:
+            raise BundleError("header", "a pruned log's bundle needs its signed `prune_anchor`")
+        return _Start(0, GENESIS_HASH)
+    if not isinstance(text, str):
+        raise BundleError("prune anchor", "it is not a signed note")
+    try:
+        signed = anchor.parse_anchor(note.open_note(text, key))
+    except ValueError as error:
+        raise BundleError("prune anchor", str(error)) from None
+    if signed.origin != key.name:
+        raise BundleError("prune anchor", f"it is for log {signed.origin!r}, not {key.name!r}")
+    if header.get("min_index") != signed.min_index:
+        raise BundleError("prune anchor", "the header's `min_index` is not the anchor's")
+    if signed.min_index > size:
+        raise BundleError("prune anchor", "its minimum index is beyond the bundle's checkpoint")
+    return _Start(signed.min_index, signed.prev_hash)
+
+
 def _header(
     line: str | bytes, key: note.VerifierKey, since: str | None
-) -> tuple[note.Checkpoint, bool, int | None]:
+) -> tuple[note.Checkpoint, bool, int | None, _Start]:
     try:
         header = json.loads(line)
     except (ValueError, RecursionError):
@@ -112,7 +144,7 @@ def _header(
             raise BundleError("saved checkpoint", str(error)) from None
         since_size = saved.size
         _check_consistency(saved, checkpoint, header.get("consistency"))
-    return checkpoint, complete, since_size
+    return checkpoint, complete, since_size, _start(header, key, checkpoint.size)
 
 
 def _check_consistency(
@@ -272,23 +304,24 @@ def verify_bundle(
     first = next(iterator, None)
     if first is None:
         raise BundleError("header", "the bundle is empty")
-    checkpoint, complete, since_size = _header(first, key, since)
+    checkpoint, complete, since_size, start = _header(first, key, since)
     tenant = checkpoint.origin.rpartition("/")[2]  # origins are `<LOG_ORIGIN>/<tenant>`
     log = _Log(tenant, checkpoint.size, checkpoint.root_hash, complete)
     numbered = ((n, line) for n, line in enumerate(iterator, start=2) if line.strip())
     count = 0
-    chain_end = GENESIS_HASH  # the hash the next event must link to (complete bundles)
+    chain_end = start.prev_hash  # the hash the next event must link to (complete bundles)
     for run in workers.in_order(_check_lines, log, numbered, jobs=jobs):
         # A run's first line follows the runs before it: only their results can tell how.
-        failure = _follows(log, run.first, count, chain_end) or run.failure
+        failure = _follows(log, run.first, start.min_index + count, chain_end) or run.failure
         if failure is not None:
             raise BundleError(*failure)
         count += run.lines
         chain_end = run.last_hash
-    if complete and count != checkpoint.size:
+    if complete and count != checkpoint.size - start.min_index:
         raise BundleError(
             "bundle",
-            f"a complete bundle must hold all {checkpoint.size} leaves; it holds {count}",
+            f"a complete bundle must hold all {checkpoint.size - start.min_index} leaves "
+            f"from leaf {start.min_index}; it holds {count}",
         )
     return BundleSummary(
         origin=checkpoint.origin,
@@ -297,6 +330,7 @@ def verify_bundle(
         events=count,
         complete=complete,
         since_size=since_size,
+        min_index=start.min_index,
     )
 
 

@@ -112,7 +112,7 @@ def parse_verifier_key(text: str) -> VerifierKey:
     _check_name(name)
     if not _KEY_ID_HEX.fullmatch(id_hex):
         raise ValueError(f"a key id is 8 lower-case hex digits, got {id_hex!r}")
-    raw = _b64decode(key_text)
+    raw = b64decode(key_text)
     if not raw:
         raise ValueError("the key is not canonical base64")
     if raw[0] != ALGORITHM_ED25519:
@@ -241,7 +241,7 @@ def _parse_signature_line(line: str) -> _SignatureLine:
     problem = _name_problem(name)
     if problem is not None:
         raise NoteError(f"malformed note: bad key name in a signature line: {problem}")
-    raw = _b64decode(encoded)
+    raw = b64decode(encoded)
     if raw is None or len(raw) <= KEY_ID_SIZE:
         raise NoteError("malformed note: a signature is not canonical base64 of id + signature")
     return _SignatureLine(name, raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:])
@@ -295,7 +295,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     origin, size_text, hash_text, *extensions = lines
     if not _DECIMAL.fullmatch(size_text):
         raise NoteError(f"malformed checkpoint: tree size {size_text!r} is not canonical decimal")
-    root_hash = _b64decode(hash_text)
+    root_hash = b64decode(hash_text)
     if root_hash is None or len(root_hash) != HASH_SIZE:
         raise NoteError("malformed checkpoint: the root hash is not canonical base64 of 32 bytes")
     try:
@@ -312,7 +312,7 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64decode(text: str) -> bytes | None:
+def b64decode(text: str) -> bytes | None:
     """Standard base64 in its one canonical form, or None.
 
     Canonical only (padding present, unused bits zero), so every changed character of an

@@ -1,17 +1,15 @@
 """Minting a viewer token."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from src.audits.filters import ListFilters
+from src.audits.filters import FilterBody
 from src.auth.schemas import TenantSlug
 from src.schemas import UtcDatetime, with_examples
 from src.viewer.constants import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS
 
 
-class ViewerFilter(ListFilters):
+class ViewerFilter(FilterBody):
     """The token's fixed filter: the list filters (and `q`) of `GET /audits`, all must hold."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ViewerTokenCreate(BaseModel):

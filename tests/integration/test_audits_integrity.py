@@ -79,6 +79,7 @@ class TestConcurrency:
             "head_hash": result["head_hash"],
             "checkpoint_size": result["checkpoint_size"],  # whatever was signed meanwhile
             "root_hash": result["root_hash"],
+            "min_index": 0,
         }
         newest = (
             await client.get(api_path("list_events"), headers=acme, params={"limit": 50})

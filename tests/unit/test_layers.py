@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"events"},
     {"auth"},
     {"log"},
-    {"audits", "health", "openai", "viewer"},  # domains: one may use another's service
+    {"audits", "health", "openai", "retention", "viewer"},  # domains: one may use another's
     {"cli", "main", "models"},  # wiring
 ]
 

@@ -1,0 +1,221 @@
+"""The retention job: apply a tenant's policy, sparing what its legal holds hold.
+
+One run is one transaction per tenant, under a per-tenant advisory lock (a second process
+skips the tenant): killed at any point, by SIGKILL or a PostgreSQL crash, it leaves nothing
+half done, and the next run does all of it. A dry run is the same run, rolled back.
+
+An event has expired when it was received (`received_at`, the server's clock) more than
+`days` before the run's time. In `erase` mode every expired, unheld event is erased. In
+`prune` mode the log's minimum index first moves up to the last multiple of 256 at or below
+the oldest leaf to keep (held or unexpired), and never beyond the latest checkpoint; the
+rows below it are deleted, under a signed anchor the database checks; expired, unheld events
+at or above it are erased, since the log still serves their leaves. A run that changed
+anything is recorded in the tenant's trail as a `retention.run` event.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from src.audits import ingest
+from src.audits import service as audits_service
+from src.audits.schemas import ActorIn, EventIn
+from src.events.constants import ActionType, ActorType
+from src.events.models import ChainHead, events
+from src.log import checkpoints, pruning
+from src.log.signing import LogIdentity
+from src.retention import holds
+from src.retention.constants import POLICY_ENTITY, RETENTION_ACTOR, RETENTION_RUN, RetentionMode
+from src.retention.models import RetentionPolicy
+from src.retention.schemas import RunReport
+
+_TENANT_LOCK = text(
+    "SELECT pg_try_advisory_xact_lock(hashtext('trailmark.retention'), hashtext(:tenant))"
+)
+_PRUNING = text("SELECT set_config('trailmark.prune', :on, true)")
+TILE_LEAVES = 256
+
+
+async def tenants_with_policies(session: AsyncSession) -> list[str]:
+    async with session.begin():
+        rows = await session.scalars(
+            select(col(RetentionPolicy.tenant))
+            .where(col(RetentionPolicy.days).is_not(None))
+            .order_by(col(RetentionPolicy.tenant))
+        )
+        return list(rows)
+
+
+async def run_tenant(
+    session: AsyncSession,
+    identity: LogIdentity,
+    tenant: str,
+    *,
+    as_of: datetime,
+    dry_run: bool = False,
+    min_interval: timedelta | None = None,
+) -> RunReport | None:
+    """Apply the tenant's policy as of `as_of`; None when another process holds the tenant,
+    or (with `min_interval`) it ran less than that long ago."""
+    transaction = await session.begin()
+    try:
+        report = await _run(session, identity, tenant, as_of, dry_run, min_interval)
+    except BaseException:
+        await transaction.rollback()
+        raise
+    if dry_run or report is None:
+        await transaction.rollback()
+    else:
+        await transaction.commit()
+    return report
+
+
+async def _run(
+    session: AsyncSession,
+    identity: LogIdentity,
+    tenant: str,
+    as_of: datetime,
+    dry_run: bool,
+    min_interval: timedelta | None,
+) -> RunReport | None:
+    if not await session.scalar(_TENANT_LOCK, {"tenant": tenant}):
+        return None
+    policy = await session.get(RetentionPolicy, tenant, populate_existing=True)
+    if (
+        min_interval is not None
+        and policy is not None
+        and policy.last_run_at is not None
+        and policy.last_run_at > as_of - min_interval
+    ):
+        return None
+    minimum = await pruning.min_index(session, tenant)
+    report = RunReport(
+        tenant=tenant,
+        dry_run=dry_run,
+        mode=None if policy is None else RetentionMode(policy.mode),
+        days=None if policy is None else policy.days,
+        as_of=as_of,
+        cutoff=None,
+        held=0,
+        erased=0,
+        pruned=0,
+        first_seq=None,
+        last_seq=None,
+        min_index=minimum,
+    )
+    if policy is None or policy.days is None:
+        return report
+    report.cutoff = cutoff = as_of - timedelta(days=policy.days)
+    expired = and_(events.c.tenant == tenant, events.c.seq > minimum, events.c.received_at < cutoff)
+    # First list what the holds hold among the expired (events that matched since the hold
+    # was made), so the database itself refuses to remove any of them.
+    active = await holds.active(session, tenant)
+    for hold in active:
+        await holds.list_matches(session, tenant, hold, among=expired)
+    held = or_(holds.listed(), holds.any_matches(tenant, active))
+    report.held = int(
+        await session.scalar(select(func.count()).select_from(events).where(expired, held)) or 0
+    )
+    touched: list[int] = []
+    if policy.mode == RetentionMode.PRUNE:
+        pruned_through = await _prune(session, identity, tenant, minimum, cutoff, held)
+        if pruned_through is not None:
+            report.pruned = pruned_through[1]
+            report.min_index = pruned_through[0]
+            touched = [minimum + 1, pruned_through[0]]
+    erased = await audits_service.erase_matching(
+        session, tenant, and_(expired, events.c.seq > report.min_index, not_(held))
+    )
+    report.erased = len(erased)
+    touched += erased[:1] + erased[-1:]
+    if touched:
+        report.first_seq, report.last_seq = min(touched), max(touched)
+        recorded = await ingest.append(session, tenant, [_run_event(report)])
+        report.recorded_seq = recorded.seq
+    await session.execute(
+        update(RetentionPolicy)
+        .where(col(RetentionPolicy.tenant) == tenant)
+        .values(last_run_at=as_of)
+    )
+    return report
+
+
+async def _prune(
+    session: AsyncSession,
+    identity: LogIdentity,
+    tenant: str,
+    minimum: int,
+    cutoff: datetime,
+    held: ColumnElement[bool],
+) -> tuple[int, int] | None:
+    """Move the minimum index up as far as the policy and the holds allow and delete the rows
+    below it; (the new minimum index, rows deleted), or None when it cannot move."""
+    kept = or_(events.c.received_at >= cutoff, held)
+    first_kept = await session.scalar(
+        select(func.min(events.c.seq)).where(
+            events.c.tenant == tenant, events.c.seq > minimum, kept
+        )
+    )
+    if first_kept is None:  # everything is expired: as far as the chain goes
+        first_kept = 1 + int(
+            await session.scalar(
+                select(col(ChainHead.head_seq)).where(col(ChainHead.tenant) == tenant)
+            )
+            or 0
+        )
+    latest = await checkpoints.latest(session, tenant)
+    signed_size = 0 if latest is None else latest.size
+    # The oldest kept event is leaf `first_kept - 1`; the index must also stay within the
+    # latest checkpoint (C2SP), and it moves by whole tiles.
+    new_minimum = min(int(first_kept) - 1, signed_size) // TILE_LEAVES * TILE_LEAVES
+    if new_minimum <= minimum:
+        return None
+    last_removed_hash = await session.scalar(
+        select(events.c.hash).where(events.c.tenant == tenant, events.c.seq == new_minimum)
+    )
+    if last_removed_hash is None:
+        raise RuntimeError(
+            f"event {new_minimum} of {tenant} is missing; run integrity verification"
+        )
+    await pruning.record_anchor(
+        session, identity, tenant, new_min_index=new_minimum, prev_hash=bytes(last_removed_hash)
+    )
+    await session.execute(_PRUNING, {"on": "on"})
+    deleted = await session.scalar(
+        select(func.count()).select_from(
+            events.delete()
+            .where(events.c.tenant == tenant, events.c.seq > minimum, events.c.seq <= new_minimum)
+            .returning(events.c.seq)
+            .cte("deleted")
+        )
+    )
+    await session.execute(_PRUNING, {"on": "off"})
+    return new_minimum, int(deleted or 0)
+
+
+def _run_event(report: RunReport) -> EventIn:
+    details: dict[str, object] = report.model_dump(
+        mode="json",
+        include={
+            "mode",
+            "days",
+            "as_of",
+            "cutoff",
+            "held",
+            "erased",
+            "pruned",
+            "first_seq",
+            "last_seq",
+            "min_index",
+        },
+    )
+    return EventIn(
+        action_type=ActionType.DELETE,
+        action=RETENTION_RUN,
+        entity_type=POLICY_ENTITY,
+        entity_id=report.tenant,
+        actor=ActorIn(id=RETENTION_ACTOR, type=ActorType.SYSTEM, name=None),
+        details=details,
+    )
