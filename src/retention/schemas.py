@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from src.audits.filters import FilterBody
 from src.retention.constants import MAX_DAYS, MIN_DAYS, RetentionMode
@@ -75,7 +75,9 @@ class HoldOut(BaseModel):
 
     id: uuid.UUID
     reason: str
-    filter: FilterBody
+    filter: dict[str, JsonValue] = Field(
+        description="The filter as given (the list filters of `GET /audits`, only those set)."
+    )
     created_at: UtcDatetime
     released_at: UtcDatetime | None = Field(description="When it was released; null: in force.")
 
@@ -128,7 +130,7 @@ def as_hold_out(
     return HoldOut(
         id=id,
         reason=reason,
-        filter=FilterBody.model_validate(filter),
+        filter=filter,
         created_at=created_at,
         released_at=released_at,
     )

@@ -29,8 +29,9 @@ async def run_retention(
     return report
 
 
-def days_after(moment: datetime, days: int, *, seconds: float = 1) -> datetime:
-    """The time at which whatever was received by `moment` is just over `days` old."""
+def days_after(moment: datetime, days: int, *, seconds: float = 0) -> datetime:
+    """The time at which whatever was received before `moment` is over `days` old, and
+    nothing received after it is."""
     return moment + timedelta(days=days, seconds=seconds)
 
 

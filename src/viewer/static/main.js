@@ -15,6 +15,7 @@ import {
 } from "./api.js";
 import { drawActivity } from "./chart.js";
 import { eventRow, showDetails } from "./rows.js";
+import { showTrailStart } from "./trail.js";
 import { verifyProof } from "./verify.js";
 import { currentView, listParams, showView } from "./view.js";
 
@@ -126,6 +127,28 @@ async function drawChart(view) {
   }
 }
 
+let trailFor = null; // the credential whose trail start is shown (or being found)
+
+/** Say where the tenant's trail starts when retention pruned its oldest events. */
+async function showStart() {
+  const asked = credential();
+  if (trailFor === asked) return; // it does not change with the view
+  trailFor = asked;
+  try {
+    // The oldest event this page may list, erased ones too: its tenant names the log.
+    const page = await getJson("/api/v1/audits", [
+      ["order", "asc"],
+      ["limit", "1"],
+      ["include_erased", "true"],
+    ]);
+    const oldest = page.items[0]; // none: nothing to say where it starts
+    const key = oldest && (await getJson(`/api/v1/logs/${encodeURIComponent(oldest.tenant)}/key`));
+    if (credential() === asked) showTrailStart($("#trail-start"), key?.min_index ?? 0, oldest);
+  } catch {
+    if (trailFor === asked) trailFor = null; // the table says what went wrong; ask again later
+  }
+}
+
 async function exportView() {
   const format = $("#export-format").value;
   say("Exporting…");
@@ -178,6 +201,7 @@ function start() {
   state = { view, cursor: null, done: false, loading: false, seen: new Set() };
   loadMore();
   drawChart(view);
+  showStart();
 }
 
 takeTokenFromFragment();

@@ -10,7 +10,8 @@ function cell(text, className) {
   return td;
 }
 
-function time(value) {
+/** A timestamp of the API as the reader's locale writes it (as given when it is no date). */
+export function time(value) {
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? String(value) : TIME.format(date);
 }

@@ -1,0 +1,595 @@
+"""Retention policies and legal holds: the API, the job's rules (erase, prune, holds, dry
+runs), what the database itself refuses, and every remaining proof still verifying."""
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.auth.constants import Scope
+from src.config import Settings
+from src.verifier import merkle, note
+from src.verifier.bundle import BundleError, verify_bundle
+from tests.support.api import post_many
+from tests.support.events import event
+from tests.support.keys import bearer, make_key
+from tests.support.paths import api_path
+from tests.support.problems import assert_problem
+from tests.support.retention import days_after, now, run_retention
+from tests.support.tlog import sign_now
+
+PRUNE = {"days": 30, "mode": "prune"}
+ERASE = {"days": 30, "mode": "erase"}
+
+
+def policy_path(tenant: str = "acme") -> str:
+    return api_path("get_policy", tenant=tenant)
+
+
+def holds_path(tenant: str = "acme") -> str:
+    return api_path("list_holds", tenant=tenant)
+
+
+async def set_policy(
+    client: httpx.AsyncClient, admin: dict[str, str], body: dict[str, Any], tenant: str = "acme"
+) -> None:
+    response = await client.put(policy_path(tenant), headers=admin, json=body)
+    assert response.status_code == 200, response.text
+
+
+async def record(
+    client: httpx.AsyncClient, headers: dict[str, str], count: int, **overrides: Any
+) -> list[dict[str, Any]]:
+    return await post_many(
+        client,
+        headers,
+        [event(entity_id=f"doc_{n}", **overrides) for n in range(count)],
+    )
+
+
+async def hold(
+    client: httpx.AsyncClient, admin: dict[str, str], filter_: dict[str, Any], tenant: str = "acme"
+) -> dict[str, Any]:
+    response = await client.post(
+        holds_path(tenant), headers=admin, json={"reason": "litigation", "filter": filter_}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def status_of(client: httpx.AsyncClient, headers: dict[str, str], event_id: str) -> int:
+    return (await client.get(api_path("get_event", event_id=event_id), headers=headers)).status_code
+
+
+async def verify(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    response = await client.get(api_path("verify_chain"), headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def latest_size(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    response = await client.get(api_path("get_checkpoint", tenant="acme"), headers=headers)
+    return int(response.text.split("\n")[1])
+
+
+async def proof(
+    client: httpx.AsyncClient, headers: dict[str, str], event_id: str, size: int
+) -> dict[str, Any]:
+    response = await client.get(
+        api_path("get_proof", event_id=event_id), headers=headers, params={"tree_size": size}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class TestPolicyApi:
+    async def test_without_a_policy_events_are_kept_forever(
+        self, client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+    ) -> None:
+        response = await client.get(policy_path(), headers=acme)
+        assert response.status_code == 200
+        assert response.json() == {
+            "tenant": "acme",
+            "days": None,
+            "mode": "erase",
+            "updated_at": None,
+            "last_run_at": None,
+        }
+
+    async def test_an_admin_sets_it_and_the_tenant_reads_it(
+        self, client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+    ) -> None:
+        response = await client.put(policy_path(), headers=admin, json=PRUNE)
+        assert response.status_code == 200
+        assert response.json()["days"] == 30
+        assert response.json()["mode"] == "prune"
+        read = (await client.get(policy_path(), headers=acme)).json()
+        assert read["days"] == 30
+        assert read["mode"] == "prune"
+        assert read["updated_at"]
+        cleared = await client.put(policy_path(), headers=admin, json={"days": None})
+        assert cleared.json()["days"] is None
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"days": 29, "mode": "prune"},
+            {"days": 3651},
+            {"days": 90, "mode": "shred"},
+            {"mode": "erase"},
+            {"days": "thirty"},
+            {"days": 90, "extra": 1},
+        ],
+    )
+    async def test_bad_policies_are_a_422(
+        self, client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], body: Any
+    ) -> None:
+        response = await client.put(policy_path(), headers=admin, json=body)
+        assert_problem(response, 422, "validation_error")
+        assert (await client.get(policy_path(), headers=acme)).json()["days"] is None
+
+    async def test_only_an_admin_may_change_it(
+        self, client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+    ) -> None:
+        assert_problem(await client.put(policy_path(), headers=acme, json=PRUNE), 403, "forbidden")
+
+    async def test_another_or_an_unknown_tenant_is_a_404(
+        self,
+        client: httpx.AsyncClient,
+        admin: dict[str, str],
+        acme: dict[str, str],
+        globex: dict[str, str],
+    ) -> None:
+        assert_problem(await client.get(policy_path("acme"), headers=globex), 404, "not_found")
+        response = await client.put(policy_path("nobody"), headers=admin, json=PRUNE)
+        assert_problem(response, 404, "not_found")
+
+
+class TestHoldsApi:
+    async def test_create_list_release_each_recorded_in_the_trail(
+        self, client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+    ) -> None:
+        created = await hold(client, admin, {"actor_id": "user_7", "q": "action:user.login"})
+        assert created["filter"] == {"actor_id": "user_7", "q": "action:user.login"}
+        assert created["released_at"] is None
+        listed = (await client.get(holds_path(), headers=acme)).json()
+        assert [item["id"] for item in listed["items"]] == [created["id"]]
+
+        release = api_path("release_hold", tenant="acme", hold_id=created["id"])
+        assert (await client.delete(release, headers=admin)).status_code == 204
+        assert (await client.delete(release, headers=admin)).status_code == 204  # no-op
+        listed = (await client.get(holds_path(), headers=acme)).json()
+        assert listed["items"][0]["released_at"] is not None
+
+        trail = (
+            await client.get(
+                api_path("list_events"), headers=acme, params={"entity_type": "legal_hold"}
+            )
+        ).json()["items"]
+        assert [item["action"] for item in trail] == ["legal_hold.released", "legal_hold.created"]
+        assert {item["actor"]["type"] for item in trail} == {"system"}
+        assert {item["entity_id"] for item in trail} == {created["id"]}
+        assert trail[1]["details"]["filter"] == created["filter"]
+
+    async def test_bad_holds_are_refused(
+        self, client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+    ) -> None:
+        for body in (
+            {"reason": "", "filter": {}},
+            {"reason": "x", "filter": {"colour": "red"}},
+            {"filter": {}},
+        ):
+            response = await client.post(holds_path(), headers=admin, json=body)
+            assert_problem(response, 422, "validation_error")
+        response = await client.post(
+            holds_path(), headers=admin, json={"reason": "x", "filter": {"q": 'actor:"open'}}
+        )
+        assert response.status_code == 422
+        assert_problem(
+            await client.post(holds_path(), headers=acme, json={"reason": "x"}), 403, "forbidden"
+        )
+        unknown = api_path(
+            "release_hold", tenant="acme", hold_id="0b6f4f7e-4c1e-4a53-9d1c-2f3e4d5c6b7a"
+        )
+        assert_problem(await client.delete(unknown, headers=admin), 404, "hold_not_found")
+        assert (await client.get(holds_path(), headers=acme)).json()["items"] == []
+
+
+class TestErase:
+    async def test_expired_events_are_erased_and_everything_still_verifies(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, ERASE)
+        old = await record(client, acme, 20)
+        moment = now()
+        new = await record(client, acme, 5)
+        await sign_now(engine, settings)
+        size = await latest_size(client, acme)
+        before = await proof(client, acme, old[3]["id"], size)
+
+        report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert (report.erased, report.pruned, report.min_index) == (20, 0, 0)
+        assert (report.first_seq, report.last_seq) == (1, 20)
+        assert {await status_of(client, acme, item["id"]) for item in old} == {410}
+        assert {await status_of(client, acme, item["id"]) for item in new} == {200}
+        assert await proof(client, acme, old[3]["id"], size) == before
+        result = await verify(client, acme)
+        assert result["valid"] is True
+        assert result["min_index"] == 0
+        # The run is in the trail, with its counts.
+        [run] = (
+            await client.get(
+                api_path("list_events"), headers=acme, params={"action": "retention.run"}
+            )
+        ).json()["items"]
+        assert run["actor"]["type"] == "system"
+        assert run["details"]["erased"] == 20
+        assert run["details"]["first_seq"] == 1
+
+        again = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert (again.erased, again.pruned, again.recorded_seq) == (0, 0, None)
+
+
+class TestPrune:
+    async def test_a_hold_protects_one_event_among_thousands_of_expired_ones(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        old = await record(client, acme, 1500)
+        held = await post_many(
+            client, acme, [event(entity_id="evidence", actor={"id": "mallory", "type": "user"})]
+        )
+        older = await record(client, acme, 500)
+        moment = now()
+        kept = await record(client, acme, 10)
+        await sign_now(engine, settings)
+        before_size = await latest_size(client, acme)
+        before_proofs = {
+            item["id"]: await proof(client, acme, item["id"], before_size)
+            for item in [*held, *kept]
+        }
+        await hold(client, admin, {"actor_id": "mallory"})
+        await sign_now(engine, settings)
+
+        report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        held_seq = held[0]["seq"]  # 1501: leaf 1500
+        assert report.min_index == 1280 == (held_seq - 1) // 256 * 256
+        assert report.pruned == 1280
+        assert report.held == 1
+        assert report.erased == 1500 - 1280 + 500
+
+        assert await status_of(client, acme, held[0]["id"]) == 200
+        assert (
+            await client.get(api_path("get_event", event_id=held[0]["id"]), headers=acme)
+        ).json() == held[0]
+        assert {await status_of(client, acme, item["id"]) for item in old[:1280]} == {404}
+        assert {await status_of(client, acme, item["id"]) for item in old[1280:]} == {410}
+        assert {await status_of(client, acme, item["id"]) for item in older} == {410}
+        assert {await status_of(client, acme, item["id"]) for item in kept} == {200}
+
+        # Every kept event's proof against the checkpoint signed before the prune is unchanged.
+        for event_id, before in before_proofs.items():
+            assert await proof(client, acme, event_id, before_size) == before
+        # The log says where it starts; tiles wholly below are gone, the rest are served.
+        key = (await client.get(api_path("get_key", tenant="acme"), headers=acme)).json()
+        assert key["min_index"] == 1280
+        verifier_key = note.parse_verifier_key(key["verifier_key"])
+        assert "\nprune anchor\n1280\n" in note.open_note(key["prune_anchor"], verifier_key)
+        for path in ("0/000", "0/004", "entries/000", "entries/004"):
+            response = await client.get(
+                api_path("get_tile", tenant="acme", tile_path=path), headers=acme
+            )
+            assert_problem(response, 404, "pruned")
+        for path in ("0/005", "entries/005", "1/000.p/7"):
+            response = await client.get(
+                api_path("get_tile", tenant="acme", tile_path=path), headers=acme
+            )
+            assert response.status_code == 200, path
+        checkpoint = await client.get(api_path("get_checkpoint", tenant="acme"), headers=acme)
+        assert checkpoint.headers["trailmark-min-index"] == "1280"
+        # The chain is checked from the signed anchor, the hold in the middle included.
+        result = await verify(client, acme)
+        assert result["valid"] is True, result
+        assert result["min_index"] == 1280
+        assert result["checked"] == result["head_seq"] - 1280
+
+        # Consistency across the prune: the tree before it is a prefix of the tree after.
+        await sign_now(engine, settings)
+        after_size = await latest_size(client, acme)
+        response = await client.get(
+            api_path("get_consistency", tenant="acme"),
+            headers=acme,
+            params={"from": before_size, "to": after_size},
+        )
+        assert response.status_code == 200
+        roots = {}
+        for size in (before_size, after_size):
+            page = (
+                await client.get(
+                    api_path("list_checkpoints", tenant="acme"), headers=acme, params={"limit": 50}
+                )
+            ).json()["items"]
+            roots[size] = next(
+                base64.b64decode(item["root_hash"]) for item in page if item["size"] == size
+            )
+        assert merkle.verify_consistency(
+            old_size=before_size,
+            new_size=after_size,
+            proof=[base64.b64decode(node) for node in response.json()["proof"]],
+            old_root=roots[before_size],
+            new_root=roots[after_size],
+        )
+
+    async def test_a_release_then_a_run_moves_the_minimum_index_past_it(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        await record(client, acme, 300)
+        held = await post_many(client, acme, [event(actor={"id": "mallory", "type": "user"})])
+        await record(client, acme, 300)
+        moment = now()
+        await record(client, acme, 3)
+        await sign_now(engine, settings)
+        created = await hold(client, admin, {"actor_id": "mallory"})
+        first = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert first.min_index == 256
+        assert await status_of(client, acme, held[0]["id"]) == 200
+
+        release = api_path("release_hold", tenant="acme", hold_id=created["id"])
+        assert (await client.delete(release, headers=admin)).status_code == 204
+        await sign_now(engine, settings)
+        second = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert second.min_index == 512
+        assert second.pruned == 256
+        assert await status_of(client, acme, held[0]["id"]) == 404
+        assert (await verify(client, acme))["valid"] is True
+
+    async def test_a_dry_run_removes_nothing(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        old = await record(client, acme, 600)
+        moment = now()
+        await sign_now(engine, settings)
+        report = await run_retention(
+            engine, settings, "acme", as_of=days_after(moment, 30), dry_run=True
+        )
+        assert report.dry_run is True
+        assert (report.pruned, report.min_index, report.erased) == (512, 512, 88)
+        assert {await status_of(client, acme, item["id"]) for item in old} == {200}
+        key = (await client.get(api_path("get_key", tenant="acme"), headers=acme)).json()
+        assert key["min_index"] == 0
+        assert key["prune_anchor"] is None
+        trail = (
+            await client.get(
+                api_path("list_events"), headers=acme, params={"action": "retention.run"}
+            )
+        ).json()
+        assert trail["items"] == []
+
+    async def test_the_minimum_index_never_passes_the_latest_checkpoint(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        await record(client, acme, 300)
+        await sign_now(engine, settings)
+        await record(client, acme, 300)  # not yet signed
+        moment = now()
+        report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert report.min_index == 256  # the checkpoint covers 300 leaves, not 600
+
+    async def test_the_offline_verifier_accepts_a_pruned_complete_bundle(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        await record(client, acme, 520)
+        moment = now()
+        await record(client, acme, 5)
+        await sign_now(engine, settings)
+        await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        await sign_now(engine, settings)
+        response = await client.get(
+            api_path("export_events"),
+            headers=acme,
+            params={"format": "bundle", "order": "asc", "include_erased": "true"},
+        )
+        lines = response.text.splitlines()
+        header = json.loads(lines[0])
+        assert header["complete"] is True
+        assert header["min_index"] == 512
+        key = note.parse_verifier_key(header["verifier_key"])
+        summary = verify_bundle(lines, key)
+        assert summary.min_index == 512
+        assert summary.events == summary.size - 512
+
+        # Without its anchor, or with a line removed, the bundle no longer verifies.
+        stripped = {k: v for k, v in header.items() if k != "prune_anchor"}
+        with pytest.raises(BundleError, match="prune_anchor"):
+            verify_bundle([json.dumps(stripped), *lines[1:]], key)
+        with pytest.raises(BundleError, match="expected leaf 512"):
+            verify_bundle([lines[0], *lines[2:]], key)
+
+
+class TestDatabaseGuard:
+    async def test_nothing_else_may_delete_events(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        await record(client, acme, 300)
+        held = await post_many(client, acme, [event(actor={"id": "mallory", "type": "user"})])
+        moment = now()
+        await sign_now(engine, settings)
+        await hold(client, admin, {"actor_id": "mallory"})
+        await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+
+        async def delete(seq: int, *, flag: bool) -> None:
+            async with engine.begin() as connection:
+                if flag:
+                    await connection.execute(
+                        text("SELECT set_config('trailmark.prune', 'on', true)")
+                    )
+                await connection.execute(
+                    text("DELETE FROM audit_event WHERE tenant = 'acme' AND seq = :seq"),
+                    {"seq": seq},
+                )
+
+        with pytest.raises(DBAPIError, match="append-only"):
+            await delete(280, flag=False)
+        with pytest.raises(DBAPIError, match="minimum index"):
+            await delete(280, flag=True)
+        # A held row below the minimum index (inserted behind the API's back) is refused too.
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO legal_hold_event (tenant, seq, hold_id) "
+                    "SELECT 'acme', 257, id FROM legal_hold WHERE tenant = 'acme'"
+                )
+            )
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO log_prune_anchor SELECT tenant, 512, prev_hash, "
+                    "checkpoint_size + 300, note, now() FROM log_prune_anchor WHERE tenant = 'acme'"
+                )
+            )
+        with pytest.raises(DBAPIError, match="legal hold"):
+            await delete(257, flag=True)
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with engine.begin() as connection:
+                await connection.execute(text("DELETE FROM log_prune_anchor"))
+        assert await status_of(client, acme, held[0]["id"]) == 200
+
+
+_scenarios = st.fixed_dictionaries(
+    {
+        "old": st.integers(min_value=1, max_value=900),
+        "new": st.integers(min_value=0, max_value=40),
+        "held": st.lists(st.integers(min_value=0, max_value=899), max_size=3, unique=True),
+        "mode": st.sampled_from(["prune", "erase"]),
+        "days": st.sampled_from([30, 365]),
+    }
+)
+
+
+class TestProofsSurviveRetention:
+    @hypothesis_settings(
+        max_examples=6,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(scenario=_scenarios, tenant=st.uuids())
+    async def test_every_kept_event_still_proves_against_checkpoints_signed_before(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        scenario: dict[str, Any],
+        tenant: Any,
+    ) -> None:
+        slug = f"p{tenant.hex[:12]}"
+        headers = bearer(
+            await make_key(
+                engine,
+                settings.api_key_pepper,
+                tenant=slug,
+                scopes=[Scope.AUDITS_WRITE, Scope.AUDITS_READ],
+            )
+        )
+        await set_policy(client, admin, {"days": scenario["days"], "mode": scenario["mode"]}, slug)
+        held_positions = [n for n in scenario["held"] if n < scenario["old"]]
+        old = await post_many(
+            client,
+            headers,
+            [
+                event(actor={"id": f"held_{n}" if n in held_positions else "user", "type": "user"})
+                for n in range(scenario["old"])
+            ],
+        )
+        moment = now()
+        new = await record(client, headers, scenario["new"])
+        for n in held_positions:
+            await hold(client, admin, {"actor_id": f"held_{n}"}, slug)
+        await sign_now(engine, settings)
+        checkpoint = await client.get(api_path("get_checkpoint", tenant=slug), headers=headers)
+        size = int(checkpoint.text.split("\n")[1])
+        root = base64.b64decode(checkpoint.text.split("\n")[2])
+        kept = [old[n] for n in held_positions] + new
+        before = {item["id"]: await proof(client, headers, item["id"], size) for item in kept}
+
+        as_of = days_after(moment, scenario["days"])
+        report = await run_retention(engine, settings, slug, as_of=as_of)
+
+        first_kept_leaf = min([item["seq"] - 1 for item in kept], default=size)
+        assert report.min_index % 256 == 0
+        assert report.min_index <= first_kept_leaf
+        if scenario["mode"] == "erase":
+            assert report.min_index == 0
+        for item in kept:
+            now_proof = await proof(client, headers, item["id"], size)
+            assert now_proof == before[item["id"]]
+            assert merkle.verify_inclusion(
+                index=item["seq"] - 1,
+                size=size,
+                leaf_hash=bytes.fromhex(now_proof["leaf_hash"]),
+                proof=[base64.b64decode(node) for node in now_proof["inclusion"]],
+                root=root,
+            )
+            assert await status_of(client, headers, item["id"]) == 200
+        expected_gone = {410} if scenario["mode"] == "erase" else {404, 410}
+        held_ids = {old[n]["id"] for n in held_positions}
+        gone = {
+            await status_of(client, headers, item["id"])
+            for item in old
+            if item["id"] not in held_ids
+        }
+        assert gone <= expected_gone
+        result = await verify(client, headers)
+        assert result["valid"] is True, result
+        assert result["min_index"] == report.min_index
