@@ -1,14 +1,19 @@
 """The viewer page in Chromium: a token in the fragment, the table, scrolling, search in the
-URL, details, hostile content as text, narrow screens, and bad tokens."""
+URL, details, hostile content as text, narrow screens, bad tokens, and where a pruned trail
+starts."""
 
 import asyncio
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +26,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from src.auth.constants import Scope
 from src.config import to_async_url
 from tests.browser.conftest import OUT, Watched
-from tests.support.api_process import PEPPER, ApiProcess
-from tests.support.events import event
+from tests.support.api_process import PEPPER, ROOT, ApiProcess
+from tests.support.events import at, event
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.keys import make_key
+from tests.support.keys import bearer, make_key
+from tests.support.tlog import TEST_LOG_SIGNING_KEY
 
 EVENTS = 130  # more than two pages of 50
 HOSTILE = {
@@ -37,9 +43,14 @@ HOSTILE = {
 
 @pytest.fixture(scope="module")
 def server_settings() -> Iterator[dict[str, str]]:
-    """A model to ask: the fake OpenAI-compatible server, through the real SDK."""
+    """A model to ask: the fake OpenAI-compatible server, through the real SDK. Retention
+    runs only when a test runs it (the server's own job would take the tenant's lock)."""
     with FakeOpenAI(api_key="fake") as fake:
-        yield {"openai_api_key": "fake", "openai_base_url": fake.url}
+        yield {
+            "openai_api_key": "fake",
+            "openai_base_url": fake.url,
+            "retention_interval_seconds": "0",
+        }
 
 
 @dataclass(frozen=True)
@@ -59,24 +70,25 @@ def mint(http: httpx.Client, key: str, **body: Any) -> str:
     return token
 
 
-@pytest.fixture(scope="module")
-def acme(served: ApiProcess, database_url: str) -> Iterator[Tenant]:
+def new_key(database_url: str, tenant: str | None, scopes: list[Scope]) -> str:
+    """A new API key's secret (an admin's with `tenant` None)."""
+
     async def key() -> str:
         engine = create_async_engine(to_async_url(database_url))
         try:
-            created = await make_key(
-                engine,
-                SecretStr(PEPPER),
-                tenant="acme",
-                scopes=[Scope.AUDITS_READ, Scope.AUDITS_WRITE],
-            )
+            created = await make_key(engine, SecretStr(PEPPER), tenant=tenant, scopes=scopes)
         finally:
             await engine.dispose()
         return created.key
 
     # Playwright's sync API runs an event loop in this thread: the key is made in another.
     with ThreadPoolExecutor(1) as thread:
-        secret = thread.submit(asyncio.run, key()).result()
+        return thread.submit(asyncio.run, key()).result()
+
+
+@pytest.fixture(scope="module")
+def acme(served: ApiProcess, database_url: str) -> Iterator[Tenant]:
+    secret = new_key(database_url, "acme", [Scope.AUDITS_READ, Scope.AUDITS_WRITE])
     bodies = [
         event(entity_id=f"repo_{n:03d}", actor={"id": f"user_{7 if n % 2 else 9}", "type": "user"})
         for n in range(EVENTS - 1)
@@ -114,12 +126,12 @@ def acme(served: ApiProcess, database_url: str) -> Iterator[Tenant]:
         )
 
 
-def wait_until_signed(http: httpx.Client, key: str, size: int) -> None:
+def wait_until_signed(http: httpx.Client, key: str, size: int, tenant: str = "acme") -> None:
     """Until the server's log worker has signed a checkpoint covering `size` events."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         checkpoint = http.get(
-            "/api/v1/logs/acme/checkpoint", headers={"Authorization": f"Bearer {key}"}
+            f"/api/v1/logs/{tenant}/checkpoint", headers={"Authorization": f"Bearer {key}"}
         )
         if checkpoint.status_code == 200 and int(checkpoint.text.split("\n")[1]) >= size:
             return
@@ -458,4 +470,114 @@ def test_ask_shows_the_answer_and_the_search_it_ran(watched: Watched, acme: Tena
     expect(page).to_have_url(re.compile(r"\?q=.*actor%3Auser_9"))
     scroll_to_the_end(page)
     assert set(page.locator("tbody tr td:nth-child(3)").all_inner_texts()) == {"user_9"}
+    watched.assert_clean()
+
+
+@dataclass(frozen=True)
+class Pruned:
+    token: str  # a viewer token of the pruned tenant
+    first: dict[str, Any]  # the event its trail now starts at, as the API lists it
+
+
+OLD_EVENTS = 300  # leaves 0-299: retention prunes the first whole tile, 256 of them
+NEW_EVENTS = 10
+
+
+def run_retention(served: ApiProcess, tenant: str, as_of: datetime) -> dict[str, Any]:
+    """`python -m src.cli retention run` for one tenant, on the served app's database."""
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": served.database_url,
+        "API_KEY_PEPPER": PEPPER,
+        "LOG_SIGNING_KEY": TEST_LOG_SIGNING_KEY,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = ["retention", "run", "--tenant", tenant, "--as-of", as_of.isoformat()]
+    result = subprocess.run(
+        [sys.executable, "-m", "src.cli", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+@pytest.fixture(scope="module")
+def pruned(served: ApiProcess, database_url: str) -> Iterator[Pruned]:
+    """Tenant globex, kept 30 days and pruned: 300 events received 30 days before the run
+    (as it judges time), 10 since."""
+    admin = new_key(database_url, None, [Scope.ADMIN])
+    key = new_key(database_url, "globex", [Scope.AUDITS_READ, Scope.AUDITS_WRITE])
+    with httpx.Client(base_url=served.base_url, headers=bearer(key)) as http:
+        policy = http.put(
+            "/api/v1/tenants/globex/retention",
+            headers=bearer(admin),
+            json={"days": 30, "mode": "prune"},
+        )
+        assert policy.status_code == 200, policy.text
+        old = [event(entity_id=f"old_{n:03d}", occurred_at=at(n)) for n in range(OLD_EVENTS)]
+        recorded = http.post("/api/v1/audits/batch", json={"events": old})
+        assert recorded.status_code == 201, recorded.text
+        # The run is as of just over 30 days after `moment`: whatever was received before
+        # it has expired, whatever after has not (with some slack for the two clocks).
+        time.sleep(0.5)
+        moment = datetime.now(UTC)
+        time.sleep(1.5)
+        new = [
+            event(entity_id=f"new_{n:03d}", occurred_at=at(OLD_EVENTS + n))
+            for n in range(NEW_EVENTS)
+        ]
+        recorded = http.post("/api/v1/audits/batch", json={"events": new})
+        assert recorded.status_code == 201, recorded.text
+        wait_until_signed(http, key, OLD_EVENTS + NEW_EVENTS, tenant="globex")
+        report = run_retention(served, "globex", moment + timedelta(days=30, seconds=1))
+        # The first kept leaf is 300: the minimum index moves down to its tile, 256; the
+        # expired events above it (257-300) are erased, since the log still serves them.
+        assert (report["min_index"], report["pruned"], report["erased"]) == (256, 256, 44)
+        assert http.get("/api/v1/logs/globex/key").json()["min_index"] == 256
+        oldest = http.get(
+            "/api/v1/audits", params={"order": "asc", "limit": 1, "include_erased": "true"}
+        ).json()["items"][0]
+        assert oldest["seq"] == 257
+        yield Pruned(token=mint(http, key), first=oldest)
+
+
+def test_a_pruned_trail_says_where_it_starts(watched: Watched, pruned: Pruned) -> None:
+    page = watched.page
+    open_viewer(page, pruned.token)
+    notice = page.get_by_role("region", name="Trail start")
+    received = page.evaluate(
+        """value => new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" })
+            .format(new Date(value))""",
+        pruned.first["received_at"],
+    )
+    expect(notice).to_have_text(
+        f"This trail starts at event #257 (received {received}): older events were removed "
+        "by the retention policy."
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "viewer-pruned-1280x720.png"))
+    # The kept events are the table's (the erased ones are not listed), and still verify.
+    expect(page.locator("tbody tr").filter(has_text="new_009")).to_have_count(1)
+    page.locator("tbody tr").filter(has_text="new_009").get_by_role("button").click()
+    dialog = page.get_by_role("dialog", name="Event details")
+    dialog.get_by_role("button", name="Verify").click()
+    expect(dialog.get_by_role("status")).to_have_text("Verified")
+    watched.assert_clean()
+
+
+def test_a_trail_never_pruned_says_nothing_of_its_start(watched: Watched, acme: Tenant) -> None:
+    page = watched.page
+    with page.expect_response(re.compile(r"/api/v1/logs/acme/key$")) as answered:
+        open_viewer(page, acme.token)
+    assert answered.value.json()["min_index"] == 0
+    expect(page.get_by_role("region", name="Trail start")).to_have_count(0)
+    expect(page.locator("#trail-start")).to_be_hidden()
+    expect(page.get_by_text("This trail starts")).to_have_count(0)
     watched.assert_clean()
