@@ -7,7 +7,7 @@ exactly as the API computes them and the loaded tenants verify.
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,8 +68,12 @@ async def copy_load(
     factory: EventFactory,
     plan: dict[str, int],
     chunk: int = 10_000,
+    received_at: Callable[[int, int], datetime] | None = None,
 ) -> tuple[int, float]:
-    """COPY `plan[tenant]` more events into each tenant's chain; (events, seconds)."""
+    """COPY `plan[tenant]` more events into each tenant's chain; (events, seconds).
+
+    `received_at(done, count)` is when a chunk starting at the tenant's `done`-th event of
+    `count` was received (default: now), to spread a load over months."""
     total = 0
     started = time.perf_counter()
     for tenant, count in plan.items():
@@ -88,7 +92,8 @@ async def copy_load(
         while done < count:
             size = min(chunk, count - done)
             batch = [EventIn.model_validate(body) for body in factory.bodies(size)]
-            chained = chain_rows(tenant, seq, prev_hash, batch, datetime.now(UTC))
+            when = datetime.now(UTC) if received_at is None else received_at(done, count)
+            chained = chain_rows(tenant, seq, prev_hash, batch, when)
             rows, seq, prev_hash = chained.rows, chained.seq, chained.hash
             async with connection.transaction():
                 await connection.copy_records_to_table(
