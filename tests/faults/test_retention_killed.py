@@ -45,12 +45,12 @@ from tests.support.problems import assert_problem
 
 SEED = 20261203
 DAYS = 30
-ROUNDS = 26  # of expiring events; run n judges age as of the end of round min(n + 1, ROUNDS)
+ROUNDS = 16  # of expiring events; run n judges age as of the end of round min(n + 1, ROUNDS)
 KEPT = 100  # events per tenant recorded after the rounds: they never expire
 HELD_ACTOR = "user_3"
-KILLS = 20  # runs killed (SIGKILL) while running
-MAX_RUNS = 40  # a run that ended before its kill does not count; this bounds the loop
-CRASHES = {6, 13}  # the runs during which PostgreSQL crashes instead (while they work)
+KILLS = 12  # runs killed (SIGKILL) while running
+MAX_RUNS = 24  # a run that ended before its kill does not count; this bounds the loop
+CRASHES = {4, 9}  # the runs during which PostgreSQL crashes instead (while they work)
 MEASURE_EVERY = 3  # runs: a dry run before one of them shows when they work
 OUTAGE_SECONDS = 0.5
 BACK_WITHIN_SECONDS = 15  # the API answers again after PostgreSQL is back
@@ -71,9 +71,9 @@ class Tenant:
     held: frozenset[tuple[int, int]]  # (round, index) of the events the hold holds
 
 
-ERASE = Tenant("retain-erase", "erase", 32, frozenset({(2, 10), (10, 0), (20, 31), (23, 5)}))
+ERASE = Tenant("retain-erase", "erase", 32, frozenset({(2, 10), (10, 0), (13, 31), (15, 5)}))
 PRUNE = Tenant(
-    "retain-prune", "prune", 96, frozenset({(22, 5), (22, 40), (22, 90), (24, 0), (25, 95)})
+    "retain-prune", "prune", 96, frozenset({(12, 5), (12, 40), (12, 90), (14, 0), (15, 95)})
 )
 TENANTS = (ERASE, PRUNE)  # in the order the job runs them (by slug)
 TENANT_SLUGS = tuple(tenant.slug for tenant in TENANTS)

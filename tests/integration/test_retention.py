@@ -529,7 +529,7 @@ _scenarios = st.fixed_dictionaries(
 
 class TestProofsSurviveRetention:
     @hypothesis_settings(
-        max_examples=6,
+        max_examples=4,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

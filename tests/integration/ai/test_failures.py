@@ -190,9 +190,11 @@ class TestFailureMapping:
         fake_openai: FakeOpenAI,
         settings: Settings,
     ) -> None:
-        fake_openai.script(Reply(status=500), Reply(delay=1.0))
+        # The 500 must come back within the timeout even on a loaded machine (the fake shares
+        # this process's GIL): a second's margin, where 0.2 s once timed the 500 out too.
+        fake_openai.script(Reply(status=500), Reply(delay=3.0))
         async with variant_client(
-            settings, openai_timeout_seconds=0.2, openai_max_retries=1
+            settings, openai_timeout_seconds=1.0, openai_max_retries=1
         ) as short:
             response = await short.post(ASK, headers=acme, json=QUESTION)
 
