@@ -83,6 +83,8 @@ class Api:
             "LOG_LEVEL": "WARNING",
             "ACCESS_LOG": "false",
             "SHUTDOWN_DRAIN_SECONDS": "0",  # no load balancer to tell: stop at once
+            # The benchmarks run retention themselves, when and on what they measure.
+            "RETENTION_INTERVAL_SECONDS": "0",
         }
         self.process = subprocess.Popen(
             [

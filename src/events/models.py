@@ -4,6 +4,7 @@ The table's columns are `StoredEvent`'s fields (stored.py), in its order, plus t
 vector PostgreSQL computes; constraints and indexes are declared here.
 """
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,7 +20,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
-    UniqueConstraint,
     Uuid,
     cast,
     text,
@@ -74,7 +74,6 @@ events = Table(
     *(_column(field) for field in FIELDS),
     Column("search_vector", TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True), nullable=True),
     PrimaryKeyConstraint("tenant", "seq", name="pk_audit_event"),
-    UniqueConstraint("tenant", "id", name="uq_audit_event_tenant_id"),
     CheckConstraint("seq >= 1", name="seq_positive"),
     CheckConstraint(_one_of("action_type", ActionType), name="action_type_known"),
     CheckConstraint(_one_of("status", EventStatus), name="status_known"),
@@ -82,7 +81,10 @@ events = Table(
         f"actor_type IS NULL OR {_one_of('actor_type', ActorType)}", name="actor_type_known"
     ),
     CheckConstraint("octet_length(hash) = 32 AND octet_length(prev_hash) = 32", name="hash_size"),
-    # Every index leads with the tenant, so the table can be distributed by tenant later.
+    # Ids are uuid7s the server makes: an index, not a unique constraint, which a table
+    # partitioned by seq could not hold (migration 0009).
+    Index("ix_audit_event_tenant_id", "tenant", "id"),
+    # Every index leads with the tenant, the first partition key.
     Index("ix_audit_event_tenant_occurred", "tenant", text("occurred_at DESC"), text("id DESC")),
     Index("ix_audit_event_tenant_actor", "tenant", "actor_id", "occurred_at", "id"),
     Index(
@@ -99,6 +101,9 @@ events = Table(
         postgresql_ops={"details": "jsonb_path_ops"},
     ),
     Index("ix_audit_event_tenant_search", "tenant", "search_vector", postgresql_using="gin"),
+    # Each tenant's events are a partition, and each tile-aligned range of its seq one of
+    # that: the retention job drops a pruned range whole (src/retention/partitions.py).
+    postgresql_partition_by="LIST (tenant)",
 )
 
 # What a `StoredEvent` is read from, in its field order: the id as text (PostgreSQL writes a
@@ -129,4 +134,31 @@ class ChainHead(SQLModel, table=True):
     tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))
     frontier: bytes = Field(
         sa_column=Column(LargeBinary, nullable=False, server_default=text("''::bytea"))
+    )
+
+
+class EventPartition(SQLModel, table=True):
+    """One partition of the events (migration 0009): a tenant's own (`lower_seq` None), or a
+    range of its seq, `[lower_seq, upper_seq)`, open (`upper_seq` None) until the retention
+    job closes it on a tile boundary, and dropped whole when it is pruned.
+
+    The database writes these rows itself (its partition functions and drop guard); the
+    application only reads them.
+    """
+
+    __tablename__ = "audit_event_partition"
+    __table_args__ = (Index("ix_audit_event_partition_tenant", "tenant", "lower_seq"),)
+
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    tenant: str = Field(sa_column=Column(Text, nullable=False))
+    lower_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    upper_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    )
+    closed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    dropped_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

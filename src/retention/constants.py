@@ -6,7 +6,7 @@ MAX_DAYS = 3650
 
 class RetentionMode(StrEnum):
     ERASE = "erase"  # the payload goes, as `DELETE /audits/{id}` does; the row and leaf stay
-    PRUNE = "prune"  # the rows go too, and the log's minimum index moves up
+    PRUNE = "prune"  # the rows go too (by whole months), and the log's minimum index moves up
 
 
 # What the trail records of retention (every such event's actor is of type `system`).

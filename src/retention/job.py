@@ -6,10 +6,11 @@ half done, and the next run does all of it. A dry run is the same run, rolled ba
 
 An event has expired when it was received (`received_at`, the server's clock) more than
 `days` before the run's time. In `erase` mode every expired, unheld event is erased. In
-`prune` mode the log's minimum index first moves up to the last multiple of 256 at or below
-the oldest leaf to keep (held or unexpired), and never beyond the latest checkpoint; the
-rows below it are deleted, under a signed anchor the database checks; expired, unheld events
-at or above it are erased, since the log still serves their leaves. A run that changed
+`prune` mode the log's minimum index moves up to the end of the newest closed range of
+events (partitions.py: a month, on a tile boundary) at or below the oldest leaf to keep
+(held or unexpired), and never beyond the latest checkpoint; the ranges below it are
+dropped, under a signed anchor the database checks; expired, unheld events at or above it
+are erased, since the log still serves their leaves. A run that changed
 anything is recorded in the tenant's trail as a `retention.run` event.
 """
 
@@ -22,20 +23,20 @@ from sqlmodel import col
 from src.audits import ingest
 from src.audits import service as audits_service
 from src.audits.schemas import ActorIn, EventIn
+from src.auth.models import Tenant
 from src.events.constants import ActionType, ActorType
 from src.events.models import ChainHead, events
 from src.log import checkpoints, pruning
 from src.log.signing import LogIdentity
-from src.retention import holds
+from src.retention import holds, partitions
 from src.retention.constants import POLICY_ENTITY, RETENTION_ACTOR, RETENTION_RUN, RetentionMode
+from src.retention.exceptions import TenantBusy
 from src.retention.models import RetentionPolicy
 from src.retention.schemas import RunReport
 
 _TENANT_LOCK = text(
     "SELECT pg_try_advisory_xact_lock(hashtext('trailmark.retention'), hashtext(:tenant))"
 )
-_PRUNING = text("SELECT set_config('trailmark.prune', :on, true)")
-TILE_LEAVES = 256
 
 
 async def tenants_with_policies(session: AsyncSession) -> list[str]:
@@ -48,6 +49,13 @@ async def tenants_with_policies(session: AsyncSession) -> list[str]:
         return list(rows)
 
 
+async def all_tenants(session: AsyncSession) -> list[str]:
+    """Every tenant: the worker visits those without a policy too, to close their months
+    (a policy set later then finds the trail already in monthly ranges)."""
+    async with session.begin():
+        return list(await session.scalars(select(col(Tenant.slug)).order_by(col(Tenant.slug))))
+
+
 async def run_tenant(
     session: AsyncSession,
     identity: LogIdentity,
@@ -58,13 +66,25 @@ async def run_tenant(
     min_interval: timedelta | None = None,
 ) -> RunReport | None:
     """Apply the tenant's policy as of `as_of`; None when another process holds the tenant,
-    or (with `min_interval`) it ran less than that long ago."""
-    transaction = await session.begin()
+    its events table stayed locked too long, or (with `min_interval`) it ran less than that
+    long ago.
+
+    A due monthly close of the tenant's open range commits first, on its own (it removes
+    nothing, and the tenant's writers wait while it is open); a dry run does it inside the
+    run, rolled back with it."""
     try:
-        report = await _run(session, identity, tenant, as_of, dry_run, min_interval)
-    except BaseException:
-        await transaction.rollback()
-        raise
+        if not dry_run:
+            async with session.begin():
+                if await session.scalar(_TENANT_LOCK, {"tenant": tenant}):
+                    await partitions.close_if_due(session, tenant, as_of)
+        transaction = await session.begin()
+        try:
+            report = await _run(session, identity, tenant, as_of, dry_run, min_interval)
+        except BaseException:
+            await transaction.rollback()
+            raise
+    except TenantBusy:  # its table stayed locked: like a tenant another process holds
+        return None
     if dry_run or report is None:
         await transaction.rollback()
     else:
@@ -82,6 +102,8 @@ async def _run(
 ) -> RunReport | None:
     if not await session.scalar(_TENANT_LOCK, {"tenant": tenant}):
         return None
+    if dry_run:
+        await partitions.close_if_due(session, tenant, as_of)
     policy = await session.get(RetentionPolicy, tenant, populate_existing=True)
     if (
         min_interval is not None
@@ -119,17 +141,22 @@ async def _run(
         await session.scalar(select(func.count()).select_from(events).where(expired, held)) or 0
     )
     touched: list[int] = []
+    ranges: list[partitions.Range] = []
     if policy.mode == RetentionMode.PRUNE:
-        pruned_through = await _prune(session, identity, tenant, minimum, cutoff, held)
-        if pruned_through is not None:
-            report.pruned = pruned_through[1]
-            report.min_index = pruned_through[0]
-            touched = [minimum + 1, pruned_through[0]]
+        ranges = await _prunable(session, tenant, minimum, cutoff, held)
+        if ranges and ranges[-1].min_index_after > minimum:
+            report.min_index = ranges[-1].min_index_after
+            # Every seq has its row (the chain has no gaps): the rows removed are the leaves.
+            report.pruned = report.min_index - minimum
+            touched = [minimum + 1, report.min_index]
+    # Erase before the ranges go: the drop holds the tenant's table until the commit.
     erased = await audits_service.erase_matching(
         session, tenant, and_(expired, events.c.seq > report.min_index, not_(held))
     )
     report.erased = len(erased)
     touched += erased[:1] + erased[-1:]
+    if ranges:
+        await _prune(session, identity, tenant, minimum, ranges)
     if touched:
         report.first_seq, report.last_seq = min(touched), max(touched)
         recorded = await ingest.append(session, tenant, [_run_event(report)])
@@ -142,16 +169,16 @@ async def _run(
     return report
 
 
-async def _prune(
+async def _prunable(
     session: AsyncSession,
-    identity: LogIdentity,
     tenant: str,
     minimum: int,
     cutoff: datetime,
     held: ColumnElement[bool],
-) -> tuple[int, int] | None:
-    """Move the minimum index up as far as the policy and the holds allow and delete the rows
-    below it; (the new minimum index, rows deleted), or None when it cannot move."""
+) -> list[partitions.Range]:
+    """The closed ranges a prune removes: all of them up to the oldest leaf to keep (held or
+    unexpired) and the latest checkpoint (C2SP), so the new minimum index is the last one's
+    end."""
     kept = or_(events.c.received_at >= cutoff, held)
     first_kept = await session.scalar(
         select(func.min(events.c.seq)).where(
@@ -167,32 +194,35 @@ async def _prune(
         )
     latest = await checkpoints.latest(session, tenant)
     signed_size = 0 if latest is None else latest.size
-    # The oldest kept event is leaf `first_kept - 1`; the index must also stay within the
-    # latest checkpoint (C2SP), and it moves by whole tiles.
-    new_minimum = min(int(first_kept) - 1, signed_size) // TILE_LEAVES * TILE_LEAVES
-    if new_minimum <= minimum:
-        return None
-    last_removed_hash = await session.scalar(
-        select(events.c.hash).where(events.c.tenant == tenant, events.c.seq == new_minimum)
-    )
-    if last_removed_hash is None:
-        raise RuntimeError(
-            f"event {new_minimum} of {tenant} is missing; run integrity verification"
+    # The oldest kept event is leaf `first_kept - 1`.
+    return await partitions.closed_up_to(session, tenant, min(int(first_kept) - 1, signed_size))
+
+
+async def _prune(
+    session: AsyncSession,
+    identity: LogIdentity,
+    tenant: str,
+    minimum: int,
+    ranges: list[partitions.Range],
+) -> None:
+    """Sign the anchor at the ranges' end, then drop them (the database checks both)."""
+    new_minimum = ranges[-1].min_index_after
+    if new_minimum > minimum:  # not when 0008's row-by-row prune already emptied them
+        last_removed_hash = await session.scalar(
+            select(events.c.hash).where(events.c.tenant == tenant, events.c.seq == new_minimum)
         )
-    await pruning.record_anchor(
-        session, identity, tenant, new_min_index=new_minimum, prev_hash=bytes(last_removed_hash)
-    )
-    await session.execute(_PRUNING, {"on": "on"})
-    deleted = await session.scalar(
-        select(func.count()).select_from(
-            events.delete()
-            .where(events.c.tenant == tenant, events.c.seq > minimum, events.c.seq <= new_minimum)
-            .returning(events.c.seq)
-            .cte("deleted")
+        if last_removed_hash is None:
+            raise RuntimeError(
+                f"event {new_minimum} of {tenant} is missing; run integrity verification"
+            )
+        await pruning.record_anchor(
+            session,
+            identity,
+            tenant,
+            new_min_index=new_minimum,
+            prev_hash=bytes(last_removed_hash),
         )
-    )
-    await session.execute(_PRUNING, {"on": "off"})
-    return new_minimum, int(deleted or 0)
+    await partitions.drop(session, tenant, ranges)
 
 
 def _run_event(report: RunReport) -> EventIn:

@@ -1,9 +1,9 @@
 """Retention's rows: each tenant's policy, its legal holds, and the events each hold holds.
 
-`legal_hold_event` is what the database's guard reads: a row listed there cannot be deleted,
-whoever asks (alembic/versions/2026-12-03_retention.py). A hold lists the events matching its
-filter when it is created, and every retention run adds those that matched since, before it
-removes anything.
+`legal_hold_event` is what the database's guards read: the range of events holding a row
+listed there cannot be dropped, whoever asks (alembic/versions/2026-12-04_partitioned_events.py).
+A hold lists the events matching its filter when it is created, and every retention run adds
+those that matched since, before it removes anything.
 """
 
 import uuid

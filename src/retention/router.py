@@ -42,10 +42,12 @@ async def get_policy(access: ReadAccess, session: SessionDep) -> PolicyOut:
 async def put_policy(body: PolicyIn, access: AdminAccess, session: SessionDep) -> PolicyOut:
     """Keep events `days` (30-3650) after they were received, or forever (`days` null).
     `erase`: older events lose their personal payload, as `DELETE /audits/{id}` does.
-    `prune`: their rows go too, and the log's minimum index moves up in whole tiles of 256;
-    every proof of a kept event stays valid. Events matching an active legal hold are never
-    touched. The retention job applies it within a minute (`RETENTION_INTERVAL_SECONDS`), or
-    at once with `python -m src.cli retention run`. Needs an admin key."""
+    `prune`: they are erased too, and their rows go a month at a time: the log's minimum
+    index moves up to the end of the newest whole month of events (stored apart, on a tile
+    boundary) at or below the oldest kept leaf; every proof of a kept event stays valid.
+    Events matching an active legal hold are never touched. The retention job applies it
+    within a minute (`RETENTION_INTERVAL_SECONDS`), or at once with `python -m src.cli
+    retention run`. Needs an admin key."""
     return await service.set_policy(session=session, access=access, policy=body)
 
 

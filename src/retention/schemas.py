@@ -22,8 +22,9 @@ class PolicyIn(BaseModel):
     mode: RetentionMode = Field(
         default=RetentionMode.ERASE,
         description="`erase`: older events lose their personal payload, as `DELETE "
-        "/audits/{id}` does (row, leaf and proofs stay). `prune`: their rows go too and the "
-        "log's minimum index moves up (to a multiple of 256 at or below the oldest kept leaf).",
+        "/audits/{id}` does (row, leaf and proofs stay). `prune`: their rows go too, a month "
+        "at a time, and the log's minimum index moves up (to the end of the newest whole month "
+        "of events, a multiple of 256, at or below the oldest kept leaf).",
     )
 
 

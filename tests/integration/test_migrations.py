@@ -6,6 +6,7 @@ import uuid
 
 from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from src.config import to_async_url
@@ -73,3 +74,79 @@ def test_migration_files_are_date_named() -> None:
 def test_models_and_migrations_agree(database_url: str) -> None:
     # `alembic check` autogenerates against the migrated database: no difference may remain.
     command.check(alembic_config(database_url))
+
+
+def test_the_partitioning_migration_keeps_every_event(database_server_url: str) -> None:
+    """0009 rewrites `audit_event` into partitions: each existing tenant's rows land in its
+    first range, unchanged, and the table's rules hold as before."""
+    name = f"trailmark_migrations_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(create_database(database_server_url, name))
+    columns = (
+        "tenant, seq, id, action_type, entity_type, entity_id, status, occurred_at, "
+        "received_at, details, hash, prev_hash"
+    )
+    rows = (
+        "SELECT t, n, gen_random_uuid(), 'create', 'doc', 'doc_' || n, 'success', now(), "
+        "now(), jsonb_build_object('n', n), sha256(t::bytea || n::text::bytea), "
+        "sha256(t::bytea) FROM unnest(ARRAY['acme', 'globex']) AS t, generate_series(1, 40) n"
+    )
+
+    async def arrange() -> None:
+        engine = create_async_engine(to_async_url(url))
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO tenant (slug) VALUES ('acme'), ('globex')")
+                )
+                await connection.execute(text(f"INSERT INTO audit_event ({columns}) {rows}"))
+        finally:
+            await engine.dispose()
+
+    async def inspect() -> tuple[list[tuple[str, int]], int, bool]:
+        engine = create_async_engine(to_async_url(url))
+        try:
+            async with engine.connect() as connection:
+                placed = [
+                    (str(table), int(count))
+                    for table, count in await connection.execute(
+                        text(
+                            "SELECT tableoid::regclass::text, count(*) FROM audit_event "
+                            "WHERE search_vector @@ 'doc'::tsquery GROUP BY 1 ORDER BY 1"
+                        )
+                    )
+                ]
+                ranges = int(
+                    (
+                        await connection.execute(
+                            text(
+                                "SELECT count(*) FROM audit_event_partition "
+                                "WHERE lower_seq = 1 AND upper_seq IS NULL"
+                            )
+                        )
+                    ).scalar_one()
+                )
+                await connection.rollback()
+                refused = False
+                try:  # the primary key still holds, across the rewrite
+                    async with connection.begin():
+                        await connection.execute(
+                            text(f"INSERT INTO audit_event ({columns}) {rows} LIMIT 1")
+                        )
+                except IntegrityError:
+                    refused = True
+                return placed, ranges, refused
+        finally:
+            await engine.dispose()
+
+    try:
+        command.upgrade(alembic_config(url), "0008_retention")
+        asyncio.run(arrange())
+        upgrade_to_head(url)
+        placed, ranges, refused = asyncio.run(inspect())
+        assert [count for _, count in placed] == [40, 40]
+        assert all(re.fullmatch(r"audit_event_[0-9a-f]{16}_1", table) for table, _ in placed)
+        assert ranges == 2
+        assert refused
+        downgrade_to_base(url)
+    finally:
+        asyncio.run(drop_database(database_server_url, name))

@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.auth.constants import Scope
 from src.config import Settings
+from src.database import create_sessionmaker
+from src.log.signing import log_identity
+from src.retention import job, partitions
 from src.verifier import merkle, note
 from src.verifier.bundle import BundleError, verify_bundle
 from tests.support.api import post_many
@@ -23,7 +26,7 @@ from tests.support.events import event
 from tests.support.keys import bearer, make_key
 from tests.support.paths import api_path
 from tests.support.problems import assert_problem
-from tests.support.retention import days_after, now, run_retention
+from tests.support.retention import close_range, days_after, now, run_retention
 from tests.support.tlog import sign_now
 
 PRUNE = {"days": 30, "mode": "prune"}
@@ -75,6 +78,25 @@ async def verify(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def scalar(engine: AsyncEngine, query: str) -> Any:
+    async with engine.connect() as connection:
+        return (await connection.execute(text(query))).scalar()
+
+
+async def ranges_of(engine: AsyncEngine, tenant: str) -> list[tuple[str, int, int | None, bool]]:
+    """The tenant's ranges of events: (table, first seq, end seq or None, dropped)."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT name, lower_seq, upper_seq, dropped_at IS NOT NULL "
+                "FROM audit_event_partition WHERE tenant = :tenant AND lower_seq IS NOT NULL "
+                "ORDER BY lower_seq"
+            ),
+            {"tenant": tenant},
+        )
+        return [(name, lower, upper, dropped) for name, lower, upper, dropped in rows]
 
 
 async def latest_size(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
@@ -257,6 +279,8 @@ class TestPrune:
     ) -> None:
         await set_policy(client, admin, PRUNE)
         old = await record(client, acme, 1500)
+        # A month ends: the range [1, 1281) closes, the 220 events above it move on.
+        assert await close_range(engine, "acme") == 1281
         held = await post_many(
             client, acme, [event(entity_id="evidence", actor={"id": "mallory", "type": "user"})]
         )
@@ -361,8 +385,10 @@ class TestPrune:
     ) -> None:
         await set_policy(client, admin, PRUNE)
         await record(client, acme, 300)
+        await close_range(engine, "acme")  # [1, 257)
         held = await post_many(client, acme, [event(actor={"id": "mallory", "type": "user"})])
         await record(client, acme, 300)
+        await close_range(engine, "acme")  # [257, 513), the held event 301 in it
         moment = now()
         await record(client, acme, 3)
         await sign_now(engine, settings)
@@ -418,8 +444,9 @@ class TestPrune:
     ) -> None:
         await set_policy(client, admin, PRUNE)
         await record(client, acme, 300)
+        await close_range(engine, "acme")  # [1, 257)
         await sign_now(engine, settings)
-        await record(client, acme, 300)  # not yet signed
+        await record(client, acme, 300)  # not yet signed; the run closes [257, 513)
         moment = now()
         report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
         assert report.min_index == 256  # the checkpoint covers 300 leaves, not 600
@@ -461,8 +488,78 @@ class TestPrune:
             verify_bundle([lines[0], *lines[2:]], key)
 
 
-class TestDatabaseGuard:
-    async def test_nothing_else_may_delete_events(
+class TestPartitions:
+    async def test_a_month_closes_once_it_has_ended(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        acme: dict[str, str],
+    ) -> None:
+        stored = await record(client, acme, 600)
+        moment = now()
+        await run_retention(engine, settings, "acme", as_of=moment)
+        assert [(lower, upper) for _, lower, upper, _ in await ranges_of(engine, "acme")] == [
+            (1, None)
+        ]
+        next_month = partitions.month_start(days_after(moment, 31))
+        await run_retention(engine, settings, "acme", as_of=next_month)
+        ranges = await ranges_of(engine, "acme")
+        # The last whole tile ends the month; the 88 events above it open the next range.
+        assert [(lower, upper) for _, lower, upper, _ in ranges] == [(1, 513), (513, None)]
+        assert await scalar(engine, f'SELECT count(*) FROM "{ranges[0][0]}"') == 512
+        assert await scalar(engine, f'SELECT count(*) FROM "{ranges[1][0]}"') == 88
+        # Once closed, the next run has nothing to close: fewer than a tile since.
+        await record(client, acme, 10)
+        await run_retention(engine, settings, "acme", as_of=days_after(next_month, 31))
+        assert len(await ranges_of(engine, "acme")) == 2
+        exported = await client.get(
+            api_path("export_events"), headers=acme, params={"format": "ndjson", "order": "asc"}
+        )
+        assert [json.loads(line)["id"] for line in exported.text.splitlines()][:600] == [
+            item["id"] for item in stored
+        ]
+        assert (await verify(client, acme))["valid"] is True
+
+    async def test_a_prune_drops_its_ranges_and_rewrites_nothing_else(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+        globex: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        for headers in (acme, globex):
+            for _ in range(3):
+                await record(client, headers, 256)
+                await close_range(engine, "acme" if headers is acme else "globex")
+        moment = now()
+        await record(client, acme, 5)
+        await sign_now(engine, settings)
+        files = """
+            SELECT c.relname, pg_relation_filenode(c.oid) FROM audit_event_partition AS p
+            JOIN pg_class AS c ON c.relname = p.name WHERE p.lower_seq IS NOT NULL
+            ORDER BY 1
+        """
+        async with engine.connect() as connection:
+            before = dict((await connection.execute(text(files))).all())
+
+        report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+
+        assert (report.min_index, report.pruned, report.erased) == (768, 768, 0)
+        async with engine.connect() as connection:
+            after = dict((await connection.execute(text(files))).all())
+        dropped = [name for name, _, _, gone in await ranges_of(engine, "acme") if gone]
+        assert len(dropped) == 3
+        assert not set(dropped) & after.keys()
+        # Every other range, of this tenant and of the other, is the same file as before.
+        assert after == {name: node for name, node in before.items() if name not in dropped}
+        assert (await verify(client, acme))["valid"] is True
+        assert (await verify(client, globex))["min_index"] == 0
+
+    async def test_a_run_gives_way_to_a_long_hold_on_the_tenants_table(
         self,
         client: httpx.AsyncClient,
         engine: AsyncEngine,
@@ -472,48 +569,94 @@ class TestDatabaseGuard:
     ) -> None:
         await set_policy(client, admin, PRUNE)
         await record(client, acme, 300)
+        await close_range(engine, "acme")
+        moment = now()
+        await sign_now(engine, settings)
+        async with engine.connect() as reader:  # a long export, say, of acme's events
+            await reader.execute(text("SELECT count(*) FROM audit_event WHERE tenant = 'acme'"))
+            async with create_sessionmaker(engine)() as session:
+                busy = await job.run_tenant(
+                    session, log_identity(settings), "acme", as_of=days_after(moment, 30)
+                )
+            assert busy is None  # it waited `LOCK_WAIT`, gave up, and changed nothing
+            assert await scalar(engine, "SELECT count(*) FROM log_prune_anchor") == 0
+        report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert (report.min_index, report.pruned) == (256, 256)
+
+
+class TestDatabaseGuard:
+    async def test_nothing_else_may_remove_events(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, PRUNE)
+        await record(client, acme, 300)
+        await close_range(engine, "acme")  # [1, 257)
         held = await post_many(client, acme, [event(actor={"id": "mallory", "type": "user"})])
+        await record(client, acme, 300)
+        await close_range(engine, "acme")  # [257, 513), the held event 301 in it
         moment = now()
         await sign_now(engine, settings)
         await hold(client, admin, {"actor_id": "mallory"})
-        await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
+        assert report.min_index == 256
+        ranges = await ranges_of(engine, "acme")
+        assert [(lower, upper, dropped) for _, lower, upper, dropped in ranges] == [
+            (1, 257, True),
+            (257, 513, False),
+            (513, None, False),
+        ]
+        holding, open_range = ranges[1][0], ranges[2][0]
+        tenant_table = await scalar(engine, "SELECT audit_event_tenant_table('acme')")
 
-        async def delete(seq: int, *, flag: bool) -> None:
+        async def execute(statement: str, *, prune: bool = False) -> None:
             async with engine.begin() as connection:
-                if flag:
+                if prune:
                     await connection.execute(
                         text("SELECT set_config('trailmark.prune', 'on', true)")
                     )
-                await connection.execute(
-                    text("DELETE FROM audit_event WHERE tenant = 'acme' AND seq = :seq"),
-                    {"seq": seq},
-                )
+                await connection.execute(text(statement))
 
+        # Rows: no DELETE at all now, and no TRUNCATE of the table or of any range.
         with pytest.raises(DBAPIError, match="append-only"):
-            await delete(280, flag=False)
-        with pytest.raises(DBAPIError, match="minimum index"):
-            await delete(280, flag=True)
-        # A held row below the minimum index (inserted behind the API's back) is refused too.
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO legal_hold_event (tenant, seq, hold_id) "
-                    "SELECT 'acme', 257, id FROM legal_hold WHERE tenant = 'acme'"
-                )
-            )
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO log_prune_anchor SELECT tenant, 512, prev_hash, "
-                    "checkpoint_size + 300, note, now() FROM log_prune_anchor WHERE tenant = 'acme'"
-                )
-            )
+            await execute("DELETE FROM audit_event WHERE tenant = 'acme' AND seq = 280", prune=True)
+        for table in ("audit_event", tenant_table, holding, open_range):
+            with pytest.raises(DBAPIError, match="append-only"):
+                await execute(f'TRUNCATE "{table}"')
+        # Ranges: dropped only by a pruning transaction, wholly below a signed minimum index,
+        # and never while a legal hold lists one of its events; never detached.
+        with pytest.raises(DBAPIError, match="may only be pruned"):
+            await execute(f'DROP TABLE "{holding}"')
+        with pytest.raises(DBAPIError, match="not wholly below the signed minimum index"):
+            await execute(f'DROP TABLE "{holding}"', prune=True)
+        await execute(  # an anchor past the range, written behind the job's back
+            "INSERT INTO log_prune_anchor SELECT tenant, 512, prev_hash, checkpoint_size + 300, "
+            "note, now() FROM log_prune_anchor WHERE tenant = 'acme'"
+        )
         with pytest.raises(DBAPIError, match="legal hold"):
-            await delete(257, flag=True)
+            await execute(f'DROP TABLE "{holding}"', prune=True)
+        for statement in (f'DROP TABLE "{open_range}"', f'DROP TABLE "{tenant_table}"'):
+            with pytest.raises(DBAPIError, match="not wholly below"):
+                await execute(statement, prune=True)
+        with pytest.raises(DBAPIError, match="may not be detached"):
+            await execute(f'ALTER TABLE "{tenant_table}" DETACH PARTITION "{holding}"')
+        # The registry the guard reads: only closes and drops, once each.
+        for statement in (
+            f"UPDATE audit_event_partition SET upper_seq = 1025 WHERE name = '{holding}'",
+            f"UPDATE audit_event_partition SET dropped_at = NULL WHERE name = '{ranges[0][0]}'",
+            "DELETE FROM audit_event_partition",
+        ):
+            with pytest.raises(DBAPIError, match="registry"):
+                await execute(statement)
         with pytest.raises(DBAPIError, match="append-only"):
-            async with engine.begin() as connection:
-                await connection.execute(text("DELETE FROM log_prune_anchor"))
+            await execute("DELETE FROM log_prune_anchor")
         assert await status_of(client, acme, held[0]["id"]) == 200
+        assert await scalar(engine, f'SELECT count(*) FROM "{holding}"') == 256
+        assert await ranges_of(engine, "acme") == ranges
 
 
 _scenarios = st.fixed_dictionaries(
@@ -521,6 +664,8 @@ _scenarios = st.fixed_dictionaries(
         "old": st.integers(min_value=1, max_value=900),
         "new": st.integers(min_value=0, max_value=40),
         "held": st.lists(st.integers(min_value=0, max_value=899), max_size=3, unique=True),
+        # A month ends after this many of the old events (the run closes the next month).
+        "month": st.integers(min_value=0, max_value=900),
         "mode": st.sampled_from(["prune", "erase"]),
         "days": st.sampled_from([30, 365]),
     }
@@ -554,14 +699,14 @@ class TestProofsSurviveRetention:
         )
         await set_policy(client, admin, {"days": scenario["days"], "mode": scenario["mode"]}, slug)
         held_positions = [n for n in scenario["held"] if n < scenario["old"]]
-        old = await post_many(
-            client,
-            headers,
-            [
-                event(actor={"id": f"held_{n}" if n in held_positions else "user", "type": "user"})
-                for n in range(scenario["old"])
-            ],
-        )
+        events = [
+            event(actor={"id": f"held_{n}" if n in held_positions else "user", "type": "user"})
+            for n in range(scenario["old"])
+        ]
+        month = min(scenario["month"], scenario["old"])
+        old = await post_many(client, headers, events[:month])
+        await close_range(engine, slug)
+        old += await post_many(client, headers, events[month:])
         moment = now()
         new = await record(client, headers, scenario["new"])
         for n in held_positions:
@@ -579,6 +724,9 @@ class TestProofsSurviveRetention:
         first_kept_leaf = min([item["seq"] - 1 for item in kept], default=size)
         assert report.min_index % 256 == 0
         assert report.min_index <= first_kept_leaf
+        # It stands at the end of a dropped range (prune moves by whole ranges).
+        ranges = await ranges_of(engine, slug)
+        assert report.min_index in {0} | {upper - 1 for _, _, upper, gone in ranges if gone}
         if scenario["mode"] == "erase":
             assert report.min_index == 0
         for item in kept:

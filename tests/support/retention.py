@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.config import Settings
 from src.database import create_sessionmaker
 from src.log.signing import log_identity
-from src.retention import job
+from src.retention import job, partitions
 from src.retention.schemas import RunReport
 
 
@@ -27,6 +27,13 @@ async def run_retention(
         )
     assert report is not None  # nothing else holds the tenant's lock in these tests
     return report
+
+
+async def close_range(engine: AsyncEngine, tenant: str) -> int | None:
+    """Close the tenant's open range of events now, as the job does when a month ends (the
+    events tests make are all received this month): the next range's first seq."""
+    async with create_sessionmaker(engine)() as session, session.begin():
+        return await partitions.close(session, tenant)
 
 
 def days_after(moment: datetime, days: int, *, seconds: float = 0) -> datetime:
