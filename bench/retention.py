@@ -1,10 +1,11 @@
 """Retention's benchmark: prune the oldest month of one tenant among 2M events.
 
 `python -m bench.retention [--smoke] [--out FILE]` loads 5 tenants with events received over
-12 months (COPY, chained as the API chains them), lets the API's log worker integrate and
-sign them all, then, on identical tenants:
+12 months of 30 days (COPY, chained as the API chains them, a month at a time, each month
+closed as the job closes it: `audit_event_close_partition`), lets the API's log worker
+integrate and sign them all, then, on identical tenants:
 
-- prunes the oldest month of `r0` with the retention job (`prune`, days = 365 - 30);
+- prunes the oldest month of `r0` with the retention job (`prune`, days = 360 - 30);
 - deletes the same month of `r1` with a plain `DELETE` (the guard bypassed, as a superuser
   would), the ceiling any removal of those rows is measured against;
 - prunes `r2` while single events are ingested (into another tenant) through the API, and
@@ -19,25 +20,45 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import and_
 
 from bench import data, load
 from bench.log import wait_integrated
 from bench.run import _admin_key
 from bench.server import ROOT, Api, Database
+from src.audits import service as audits_service
 from src.database import create_engine, create_sessionmaker
 from src.devdb import connect as connect_database
+from src.events.models import events
 from src.log.signing import LogIdentity, parse_seed
 from src.retention import job
 
-KEPT_DAYS = 365 - 30  # with the load's first event 365 days old, the oldest month expires
+MONTHS, MONTH_DAYS = 12, 30
+KEPT_DAYS = (MONTHS - 1) * MONTH_DAYS  # the oldest month, and only it, expires
+
+
+# Dead tuples are counted, so autovacuum stays off meanwhile: on every range of events (a
+# partitioned table has no storage of its own to set it on).
+_NO_AUTOVACUUM = """
+DO $$
+DECLARE
+    range_name text;
+BEGIN
+    FOR range_name IN SELECT name FROM audit_event_partition WHERE lower_seq IS NOT NULL LOOP
+        EXECUTE format('ALTER TABLE %I SET (autovacuum_enabled = false)', range_name);
+    END LOOP;
+END $$
+"""
 
 
 @dataclass(frozen=True)
@@ -52,7 +73,7 @@ class Sizes:
 
     @classmethod
     def smoke(cls) -> "Sizes":
-        return cls(3_000, 3, 8)
+        return cls(6_144, 4, 8)  # 512 a month: a range closes each month
 
 
 async def _dead_tuples(connection: asyncpg.Connection) -> int:
@@ -114,6 +135,25 @@ async def _plain_delete(
     return {"deleted": int(status.split()[-1])}
 
 
+async def _erase_same(url: str, tenant: str, min_index: int, cutoff: datetime) -> dict[str, Any]:
+    """Erase, as the prune erases, the expired events above `min_index` of an identical
+    tenant: the share of the prune's WAL that is its erasures, not its drop."""
+    from src.config import Settings
+
+    settings = Settings(_env_file=None, database_url=url, environment="test")
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            erased = await audits_service.erase_matching(
+                session,
+                tenant,
+                and_(events.c.seq > min_index, events.c.received_at < cutoff),
+            )
+    finally:
+        await engine.dispose()
+    return {"erased": len(erased)}
+
+
 def _prune_in_child(
     url: str, signing_key: str, tenant: str, as_of: datetime
 ) -> subprocess.Popen[str]:
@@ -159,6 +199,11 @@ def _rate(result: load.Result) -> dict[str, Any]:
     }
 
 
+def _over_a_month(start: datetime) -> Callable[[int, int], datetime]:
+    """Receive a month's events evenly over the `MONTH_DAYS` from `start`."""
+    return lambda done, count: start + timedelta(days=MONTH_DAYS * done / count)
+
+
 async def benchmark(database: Database, sizes: Sizes) -> dict[str, Any]:
     api = Api(database.url)
     try:
@@ -176,22 +221,29 @@ async def _measure(
     database: Database, api: Api, authorization: str, connection: asyncpg.Connection, sizes: Sizes
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    first = now - timedelta(days=365)
+    first = now - timedelta(days=MONTHS * MONTH_DAYS)
     tenants = [f"r{n}" for n in range(sizes.tenants)]
-    # Every tenant gets the same events at the same times (one seed each), over 12 months.
-    loaded, load_seconds = 0, 0.0
+    # Every tenant gets the same events at the same times (one seed each), a month at a time;
+    # as each month ends its range closes, as the retention job closes it.
+    loaded, load_seconds, closes = 0, 0.0, []
     for tenant in tenants:
-        count, seconds = await data.copy_load(
-            connection,
-            data.EventFactory(1, now),
-            {tenant: sizes.events_per_tenant},
-            chunk=1000,
-            received_at=lambda done, count: first + timedelta(days=365 * done / count),
-        )
-        loaded, load_seconds = loaded + count, load_seconds + seconds
+        factory = data.EventFactory(1, now)
+        for month in range(MONTHS):
+            start = first + timedelta(days=month * MONTH_DAYS)
+            count, seconds = await data.copy_load(
+                connection,
+                factory,
+                {tenant: sizes.events_per_tenant // MONTHS},
+                chunk=1000,
+                received_at=_over_a_month(start),
+            )
+            loaded, load_seconds = loaded + count, load_seconds + seconds
+            started = time.perf_counter()
+            await connection.execute("SELECT audit_event_close_partition($1)", tenant)
+            closes.append(time.perf_counter() - started)
     await connection.execute("INSERT INTO tenant (slug) VALUES ('live') ON CONFLICT DO NOTHING")
     integrate_seconds = await wait_integrated(connection)
-    await connection.execute("ALTER TABLE audit_event SET (autovacuum_enabled = false)")
+    await connection.execute(_NO_AUTOVACUUM)
     await connection.execute("VACUUM (ANALYZE) audit_event")
     for tenant in tenants[:3]:
         await connection.execute(
@@ -208,6 +260,12 @@ async def _measure(
     delete = await _measured(
         connection, lambda: _plain_delete(connection, "r1", cutoff), rows_of="r1"
     )
+    erasures = await _measured(
+        connection,
+        lambda: _erase_same(database.url, tenants[3], prune["min_index"], cutoff),
+        rows_of=tenants[3],
+    )
+    dropped_wal = prune["wal_bytes"] - erasures["wal_bytes"]
 
     # Ingest alone, then ingest while r2 is pruned in another process, over the same time.
     child = _prune_in_child(database.url, api.signing_key, "r2", now)
@@ -229,10 +287,17 @@ async def _measure(
             "tenants": sizes.tenants,
             "months": 12,
             "copy_events_per_s": round(loaded / load_seconds),
+            # Each close waits for the tenant's table: behind the log worker's reads of the
+            # events just loaded, at times, hence the max.
+            "month_close_ms": {
+                "median": round(1000 * statistics.median(closes), 1),
+                "max": round(1000 * max(closes), 1),
+            },
             "integrate_seconds": round(integrate_seconds, 1),
         },
         "prune": prune,
         "plain_delete": delete,
+        "prune_erasures_alone": erasures,
         "ingest": {
             "idle": _rate(idle),
             "during_prune": _rate(during),
@@ -248,6 +313,11 @@ async def _measure(
             if delete["deleted"]
             else None,
             "prune_wal_at_most_0.1_of_delete": prune["wal_bytes"] <= 0.1 * delete["wal_bytes"],
+            # What storage costs: the prune's WAL without its erasures (the erase path's
+            # cost, paid the same by an `erase` policy), against deleting the rows.
+            "prune_wal_without_erasures_bytes": dropped_wal,
+            "prune_wal_without_erasures_at_most_0.1_of_delete": dropped_wal
+            <= 0.1 * delete["wal_bytes"],
             "prune_dead_tuples_at_most_0.1_of_delete": prune["dead_tuples"]
             <= 0.1 * delete["dead_tuples"],
         },
