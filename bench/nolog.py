@@ -12,6 +12,7 @@ from src.config import Settings
 from src.log.tree import TreeGrowth
 from src.log.worker import LogWorker
 from src.main import create_app as create_app_with_log
+from src.periodic import PeriodicWorker
 
 
 def _skip_tree(
@@ -21,7 +22,7 @@ def _skip_tree(
     return None
 
 
-def _no_worker(self: LogWorker) -> None:
+def _no_worker(self: PeriodicWorker) -> None:
     return None
 
 

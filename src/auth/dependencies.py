@@ -7,7 +7,7 @@ read-only tokens (`viewer_tokens.authenticate`), told apart by their prefix.
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Query, Security
+from fastapi import Depends, Path, Query, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from src.auth import service as auth_service
@@ -78,6 +78,22 @@ def tenant_access(scope: Scope, *, viewers: bool = False) -> Callable[..., Await
     async def resolve(
         principal: Annotated[Principal, Depends(require(scope, viewers=viewers))],
         tenant: TenantQuery = None,
+    ) -> TenantAccess:
+        return auth_service.resolve_tenant(principal, tenant)
+
+    return resolve
+
+
+def tenant_in_path(
+    scope: Scope, *, whose: str, viewers: bool = False
+) -> Callable[..., Awaitable[TenantAccess]]:
+    """As `tenant_access`, for routes whose path names the tenant (`/logs/{tenant}/...`,
+    `/tenants/{tenant}/...`): an admin's choice, or a key's own (another tenant's is a 404).
+    `whose` completes the parameter's description: "The tenant whose <whose> this is."."""
+
+    async def resolve(
+        principal: Annotated[Principal, Depends(require(scope, viewers=viewers))],
+        tenant: Annotated[TenantSlug, Path(description=f"The tenant whose {whose} this is.")],
     ) -> TenantAccess:
         return auth_service.resolve_tenant(principal, tenant)
 

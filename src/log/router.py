@@ -1,16 +1,14 @@
 """`/api/v1/logs/{tenant}/...`: a C2SP tlog-tiles URL prefix, with the log's checkpoints and
 proofs (an event's own proof is an audits route, `/audits/{id}/proof`)."""
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from src.auth import service as auth_service
 from src.auth.constants import Scope
-from src.auth.dependencies import require
-from src.auth.schemas import Principal, TenantAccess, TenantSlug
+from src.auth.dependencies import tenant_in_path
+from src.auth.schemas import TenantAccess
 from src.dependencies import CursorCodecDep, SessionDep
 from src.exceptions import AUTH_ERRORS
 from src.http.openapi import problem_responses
@@ -39,22 +37,12 @@ PARTIAL = {"Cache-Control": "private, no-cache"}
 MIN_INDEX_HEADER = "Trailmark-Min-Index"
 
 
-def log_access(*, viewers: bool = False) -> Callable[..., Awaitable[TenantAccess]]:
-    """The path's tenant: an admin's choice, or a key's own (another tenant's is a 404).
-    With `viewers`, a viewer token passes too: for the key and the latest checkpoint, which
-    the viewer page verifies with (they say nothing about any event)."""
-
-    async def resolve(
-        principal: Annotated[Principal, Depends(require(Scope.AUDITS_READ, viewers=viewers))],
-        tenant: Annotated[TenantSlug, Path(description="The tenant whose log this is.")],
-    ) -> TenantAccess:
-        return auth_service.resolve_tenant(principal, tenant)
-
-    return resolve
-
-
-LogAccess = Annotated[TenantAccess, Depends(log_access())]
-ViewerLogAccess = Annotated[TenantAccess, Depends(log_access(viewers=True))]
+LogAccess = Annotated[TenantAccess, Depends(tenant_in_path(Scope.AUDITS_READ, whose="log"))]
+# With a viewer token too: the key and the latest checkpoint, which the viewer page verifies
+# with (they say nothing about any event).
+ViewerLogAccess = Annotated[
+    TenantAccess, Depends(tenant_in_path(Scope.AUDITS_READ, whose="log", viewers=True))
+]
 
 
 @router.get(

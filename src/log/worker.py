@@ -4,22 +4,22 @@ Every server process runs one; PostgreSQL decides who does what (row locks for i
 an advisory lock and compare-and-set for signing), so any number of processes is safe.
 """
 
-import asyncio
-import contextlib
 import logging
 import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from src.database import is_database_unavailable
 from src.log import checkpoints, tree
 from src.log.signing import LogIdentity
+from src.periodic import PeriodicWorker
 
 logger = logging.getLogger(__name__)
 
 
-class LogWorker:
+class LogWorker(PeriodicWorker):
     """Every `interval` seconds: catch up tenants behind (backfill), then sign grown trees."""
+
+    name = "log worker"
 
     def __init__(
         self,
@@ -28,25 +28,9 @@ class LogWorker:
         *,
         interval: float,
     ) -> None:
+        super().__init__(interval=interval)
         self._sessionmaker = sessionmaker
         self._identity = identity
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="log-worker")
-
-    def wake(self) -> None:
-        """Run a round now rather than at the next tick (tests, and a start with a backlog)."""
-        self._wake.set()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run_once(self) -> None:
         """One round: integrate backlogs for up to half an interval (then the rest next round,
@@ -65,16 +49,3 @@ class LogWorker:
                 if time.monotonic() > budget_ends:
                     break
             await checkpoints.sign_round(session, self._identity)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as error:  # the worker must outlive any one bad round
-                if is_database_unavailable(error):
-                    logger.warning("log worker: the database is unavailable; retrying")
-                else:
-                    logger.exception("log worker round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            self._wake.clear()

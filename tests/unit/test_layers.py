@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
         "metrics",
         "migrations",
         "pagination",
+        "periodic",
         "schemas",
         "state",
     },
