@@ -19,6 +19,7 @@ from src.config import Settings
 from src.database import create_sessionmaker
 from src.log.signing import log_identity
 from src.retention import job, partitions
+from src.retention.worker import RetentionWorker
 from src.verifier import merkle, note
 from src.verifier.bundle import BundleError, verify_bundle
 from tests.support.api import post_many
@@ -582,6 +583,31 @@ class TestPartitions:
             assert await scalar(engine, "SELECT count(*) FROM log_prune_anchor") == 0
         report = await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
         assert (report.min_index, report.pruned) == (256, 256)
+
+
+class TestWorker:
+    async def test_a_round_runs_each_tenant_at_most_once_an_interval(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        settings: Settings,
+        admin: dict[str, str],
+        acme: dict[str, str],
+        globex: dict[str, str],
+    ) -> None:
+        await set_policy(client, admin, ERASE)
+        await record(client, acme, 3)
+        await record(client, globex, 3)  # no policy: visited for its months only
+        worker = RetentionWorker(create_sessionmaker(engine), log_identity(settings), interval=3600)
+        last_run = "SELECT last_run_at FROM retention_policy WHERE tenant = 'acme'"
+        await worker.run_once()
+        first = await scalar(engine, last_run)
+        assert first is not None
+        await worker.run_once()  # within the interval: acme's run is not due again
+        assert await scalar(engine, last_run) == first
+        assert [(lower, upper) for _, lower, upper, _ in await ranges_of(engine, "globex")] == [
+            (1, None)
+        ]
 
 
 class TestDatabaseGuard:
