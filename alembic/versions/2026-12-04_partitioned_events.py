@@ -6,7 +6,11 @@ A tenant's newest range is open (`FROM (lower) TO (MAXVALUE)`); the retention jo
 once a month at the last tile boundary (`audit_event_close_partition`), so every closed range
 ends where a minimum index may stand. The primary key `(tenant, seq)` holds every partition
 column and stays a real constraint; `(tenant, id)` becomes a plain index (ids are uuid7s the
-server makes, so it loses only a constraint nothing could violate).
+server makes, so it loses only a constraint nothing could violate), and the foreign key to
+`tenant` goes: a tenant's partition, which only the trigger on `tenant` makes, is the
+reference now (an event of no tenant has no partition to go to), and a foreign key cloned
+onto each new partition would lock `tenant` against the inserts of new tenants, whose own
+partitions then wait on one another.
 
 The append-only guard now refuses every `DELETE`: rows leave only with their partition.
 `audit_event_partition` lists every partition; event triggers (they need a superuser, which
@@ -364,10 +368,6 @@ def upgrade() -> None:
     )
     op.execute("DROP TABLE audit_event_unpartitioned")
     op.execute("ALTER TABLE audit_event ADD CONSTRAINT pk_audit_event PRIMARY KEY (tenant, seq)")
-    op.execute(
-        "ALTER TABLE audit_event ADD CONSTRAINT fk_audit_event_tenant_tenant "
-        "FOREIGN KEY (tenant) REFERENCES tenant (slug)"
-    )
     op.execute("CREATE INDEX ix_audit_event_tenant_id ON audit_event (tenant, id)")
     for statement in INDEXES + TRIGGERS:
         op.execute(statement)

@@ -60,7 +60,9 @@ def _column_type(field: StoredField) -> Any:  # Any: SQLAlchemy's type objects d
 
 def _column(field: StoredField) -> Column[Any]:
     if field.name == "tenant":
-        return Column("tenant", Text, ForeignKey("tenant.slug"), nullable=False)
+        # No foreign key: the tenant's partition, made only by the trigger on `tenant`, is
+        # the reference (migration 0009 says why).
+        return Column("tenant", Text, nullable=False)
     return Column(field.name, _column_type(field), nullable=field.nullable)
 
 

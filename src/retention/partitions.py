@@ -28,7 +28,7 @@ from src.retention.exceptions import TenantBusy
 
 LOCK_WAIT = "500ms"
 _LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-_NO_LOCK_WAIT = text("SET LOCAL lock_timeout = 0")
+_DEFAULT_LOCK_WAIT = text("SET LOCAL lock_timeout TO DEFAULT")
 _CLOSE = text("SELECT audit_event_close_partition(:tenant)")
 _TENANT_TABLE = text("SELECT audit_event_tenant_table(:tenant)")
 _PRUNING = text("SELECT set_config('trailmark.prune', :on, true)")
@@ -92,7 +92,7 @@ async def close(session: AsyncSession, tenant: str) -> int | None:
     range's first seq, or None when it holds less than a tile past its start."""
     await lock_tenant_table(session, tenant)
     bound = await session.scalar(_CLOSE, {"tenant": tenant})
-    await session.execute(_NO_LOCK_WAIT)
+    await session.execute(_DEFAULT_LOCK_WAIT)
     return None if bound is None else int(bound)
 
 
@@ -136,7 +136,7 @@ async def drop(session: AsyncSession, tenant: str, ranges: list[Range]) -> None:
     """Drop the ranges, under the signed anchor the caller has recorded: the database's drop
     guard checks the anchor, the holds and the flag this sets, whoever asks."""
     await lock_tenant_table(session, tenant)
-    await session.execute(_NO_LOCK_WAIT)
+    await session.execute(_DEFAULT_LOCK_WAIT)
     await session.execute(_PRUNING, {"on": "on"})
     for pruned in ranges:
         await session.execute(text(f'DROP TABLE "{pruned.name}"'))
