@@ -16,7 +16,8 @@ The append-only guard now refuses every `DELETE`: rows leave only with their par
 `audit_event_partition` lists every partition; event triggers (they need a superuser, which
 the migration then is) refuse `DROP` of a range unless the transaction prunes
 (`trailmark.prune`), the whole range is below a signed minimum index and no legal hold lists
-any of its events, and refuse `DETACH` outside the job's close (`trailmark.partition`).
+any of its events, and refuse to leave any partition detached but the open range, and that
+only in the job's close (`trailmark.partition`). The registry knows tables by oid.
 
 Revision ID: 0009_partitioned_events
 Revises: 0008_retention
@@ -132,11 +133,13 @@ GUARD_0008 = GUARD.replace(
 
 # The registry of partitions: a tenant's own (`lower_seq` NULL) and its ranges of seq
 # (`upper_seq` NULL while open). The drop guard reads it: at `sql_drop` the catalog no
-# longer knows what a dropped table held. A row may only gain its upper bound and then its
-# drop time, once each.
+# longer knows what a dropped table held. Tables are known by oid, which no rename or move
+# changes. A row may only gain its upper bound (in the close: `trailmark.partition`) and
+# then its drop time (once its table is gone, which only the drop guard sees), once each.
 REGISTRY = r"""
 CREATE TABLE audit_event_partition (
     name text PRIMARY KEY,
+    relid oid NOT NULL CONSTRAINT uq_audit_event_partition_relid UNIQUE,
     tenant text NOT NULL,
     lower_seq bigint,
     upper_seq bigint,
@@ -153,13 +156,18 @@ CREATE TABLE audit_event_partition (
 -- ;;
 CREATE INDEX ix_audit_event_partition_tenant ON audit_event_partition (tenant, lower_seq);
 -- ;;
-CREATE FUNCTION audit_event_partition_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION audit_event_partition_guard() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP <> 'UPDATE'
-       OR (NEW.name, NEW.tenant, NEW.lower_seq, NEW.created_at)
-          IS DISTINCT FROM (OLD.name, OLD.tenant, OLD.lower_seq, OLD.created_at)
-       OR (OLD.upper_seq IS NOT NULL AND NEW.upper_seq IS DISTINCT FROM OLD.upper_seq)
-       OR (OLD.dropped_at IS NOT NULL AND NEW.dropped_at IS DISTINCT FROM OLD.dropped_at) THEN
+       OR (NEW.name, NEW.relid, NEW.tenant, NEW.lower_seq, NEW.created_at)
+          IS DISTINCT FROM (OLD.name, OLD.relid, OLD.tenant, OLD.lower_seq, OLD.created_at)
+       OR (NEW.upper_seq, NEW.closed_at) IS DISTINCT FROM (OLD.upper_seq, OLD.closed_at)
+          AND (OLD.upper_seq IS NOT NULL
+               OR current_setting('trailmark.partition', true) IS DISTINCT FROM 'on')
+       OR NEW.dropped_at IS DISTINCT FROM OLD.dropped_at
+          AND (OLD.dropped_at IS NOT NULL
+               OR EXISTS (SELECT 1 FROM pg_class WHERE oid = OLD.relid)) THEN
         RAISE EXCEPTION 'the partition registry only records closes and drops, once each'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -201,14 +209,16 @@ BEGIN
                    leaf, parent, p_lower);
     EXECUTE format('CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON %I '
                    'FOR EACH STATEMENT EXECUTE FUNCTION audit_event_guard()', leaf);
-    INSERT INTO audit_event_partition (name, tenant, lower_seq) VALUES (leaf, p_tenant, p_lower);
+    INSERT INTO audit_event_partition (name, relid, tenant, lower_seq)
+    VALUES (leaf, to_regclass(quote_ident(leaf)), p_tenant, p_lower);
     RETURN leaf;
 END;
 $$;
 -- ;;
 
 -- The tenant's partition and its first open range. Built apart and then attached, which
--- takes only a SHARE UPDATE EXCLUSIVE lock on `audit_event`: no other tenant waits.
+-- takes only a SHARE UPDATE EXCLUSIVE lock on `audit_event`: other tenants' readers and
+-- writers do not wait (another new tenant's attach does, until this transaction ends).
 CREATE FUNCTION audit_event_add_tenant(p_tenant text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     parent text := audit_event_tenant_table(p_tenant);
@@ -222,7 +232,8 @@ BEGIN
                    parent, p_tenant);
     EXECUTE format('CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON %I '
                    'FOR EACH STATEMENT EXECUTE FUNCTION audit_event_guard()', parent);
-    INSERT INTO audit_event_partition (name, tenant) VALUES (parent, p_tenant);
+    INSERT INTO audit_event_partition (name, relid, tenant)
+    VALUES (parent, to_regclass(quote_ident(parent)), p_tenant);
     PERFORM audit_event_add_range(p_tenant, 1);
 END;
 $$;
@@ -244,19 +255,31 @@ $$;
 CREATE FUNCTION audit_event_close_partition(p_tenant text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    parent text := audit_event_tenant_table(p_tenant);
     open_range audit_event_partition;
     head bigint;
-    bound bigint;
+BEGIN
+    SELECT * INTO STRICT open_range FROM audit_event_partition
+    WHERE tenant = p_tenant AND lower_seq IS NOT NULL AND upper_seq IS NULL;
+    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', audit_event_tenant_table(p_tenant));
+    EXECUTE format('SELECT max(seq) FROM %I', open_range.name) INTO head;
+    RETURN audit_event_close_partition_at(p_tenant, head / 256 * 256 + 1);
+END;
+$$;
+-- ;;
+
+-- The same close at a given tile boundary (`bound` = a multiple of 256, plus 1); NULL when it
+-- is not above the open range's start. The migration splits existing events with it.
+CREATE FUNCTION audit_event_close_partition_at(p_tenant text, bound bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    parent text := audit_event_tenant_table(p_tenant);
+    open_range audit_event_partition;
     opened text;
     columns text := audit_event_columns();
 BEGIN
     SELECT * INTO STRICT open_range FROM audit_event_partition
     WHERE tenant = p_tenant AND lower_seq IS NOT NULL AND upper_seq IS NULL;
-    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', parent);
-    EXECUTE format('SELECT max(seq) FROM %I', open_range.name) INTO head;
-    bound := head / 256 * 256 + 1;
-    IF head IS NULL OR bound <= open_range.lower_seq THEN
+    IF bound IS NULL OR bound <= open_range.lower_seq THEN
         RETURN NULL;
     END IF;
     PERFORM set_config('trailmark.partition', 'on', true);
@@ -266,30 +289,58 @@ BEGIN
     EXECUTE format('INSERT INTO %I (%s) SELECT %s FROM %I WHERE seq >= %s',
                    opened, columns, columns, open_range.name, bound);
     EXECUTE format('DELETE FROM %I WHERE seq >= %s', open_range.name, bound);
-    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (seq >= %s AND seq < %s)',
-                   open_range.name, open_range.name || '_bounds', open_range.lower_seq, bound);
+    -- The whole partition constraint, the tenant's included: what ATTACH would scan for.
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (tenant = %L AND seq >= %s '
+                   'AND seq < %s)', open_range.name, open_range.name || '_bounds', p_tenant,
+                   open_range.lower_seq, bound);
     EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                    parent, open_range.name, open_range.lower_seq, bound);
-    PERFORM set_config('trailmark.partition', 'off', true);
     UPDATE audit_event_partition SET upper_seq = bound, closed_at = now()
     WHERE name = open_range.name;
+    PERFORM set_config('trailmark.partition', 'off', true);
     RETURN bound;
 END;
 $$;
 -- ;;
 """
 
+# Existing events arrive in monthly ranges, as the job would have closed them: each tenant's
+# (still empty) open range is closed at the last tile boundary of every month but its last
+# (by `received_at`, UTC), before the events are copied in.
+SPLIT_BY_MONTH = r"""
+DO $$
+DECLARE
+    slug text;
+    bound bigint;
+BEGIN
+    FOR slug IN SELECT tenant FROM audit_event_unpartitioned GROUP BY tenant ORDER BY tenant
+    LOOP
+        FOR bound IN
+            SELECT DISTINCT max(seq) / 256 * 256 + 1 AS bound FROM audit_event_unpartitioned
+            WHERE tenant = slug
+            GROUP BY date_trunc('month', received_at AT TIME ZONE 'UTC')
+            HAVING date_trunc('month', received_at AT TIME ZONE 'UTC') < (
+                SELECT date_trunc('month', max(received_at) AT TIME ZONE 'UTC')
+                FROM audit_event_unpartitioned WHERE tenant = slug)
+            ORDER BY bound
+        LOOP
+            PERFORM audit_event_close_partition_at(slug, bound);
+        END LOOP;
+    END LOOP;
+END $$
+"""
+
 # Event triggers: only a superuser may create them; they see DDL no row trigger sees.
 EVENT_TRIGGERS = r"""
-CREATE FUNCTION audit_event_drop_guard() RETURNS event_trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION audit_event_drop_guard() RETURNS event_trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 DECLARE
     dropped audit_event_partition;
 BEGIN
     FOR dropped IN
         SELECT p.* FROM pg_event_trigger_dropped_objects() AS d
-        JOIN audit_event_partition AS p ON p.name = d.object_name
-        WHERE d.object_type = 'table' AND d.schema_name = current_schema()
-          AND p.dropped_at IS NULL
+        JOIN audit_event_partition AS p ON p.relid = d.objid
+        WHERE d.object_type = 'table' AND p.dropped_at IS NULL
     LOOP
         IF current_setting('trailmark.prune', true) IS DISTINCT FROM 'on' THEN
             RAISE EXCEPTION 'audit events are append-only: % may only be pruned', dropped.name
@@ -306,7 +357,7 @@ BEGIN
             RAISE EXCEPTION 'partition % of % holds events under a legal hold',
                 dropped.name, dropped.tenant USING ERRCODE = 'insufficient_privilege';
         END IF;
-        UPDATE audit_event_partition SET dropped_at = now() WHERE name = dropped.name;
+        UPDATE audit_event_partition SET dropped_at = now() WHERE relid = dropped.relid;
     END LOOP;
 END;
 $$;
@@ -315,13 +366,16 @@ CREATE EVENT TRIGGER audit_event_drop_guard ON sql_drop
     EXECUTE FUNCTION audit_event_drop_guard();
 -- ;;
 
-CREATE FUNCTION audit_event_detach_guard() RETURNS event_trigger LANGUAGE plpgsql AS $$
+-- A detached range loses its cloned row guard: only the close may leave one detached, and
+-- only the open range (it moves the rows above the new bound, then attaches it again).
+CREATE FUNCTION audit_event_detach_guard() RETURNS event_trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
-    IF current_setting('trailmark.partition', true) IS DISTINCT FROM 'on' AND EXISTS (
-        SELECT 1 FROM audit_event_partition AS p
-        JOIN pg_class AS c ON c.relname = p.name
-            AND c.relnamespace = current_schema()::regnamespace
-        WHERE p.dropped_at IS NULL AND NOT c.relispartition)
+    IF EXISTS (
+        SELECT 1 FROM audit_event_partition AS p JOIN pg_class AS c ON c.oid = p.relid
+        WHERE p.dropped_at IS NULL AND NOT c.relispartition
+          AND (p.lower_seq IS NULL OR p.upper_seq IS NOT NULL
+               OR current_setting('trailmark.partition', true) IS DISTINCT FROM 'on'))
     THEN
         RAISE EXCEPTION 'audit events are append-only: a partition may not be detached'
             USING ERRCODE = 'insufficient_privilege';
@@ -362,6 +416,7 @@ def upgrade() -> None:
     _execute_each(REGISTRY)
     _execute_each(FUNCTIONS)
     op.execute("SELECT audit_event_add_tenant(slug) FROM tenant ORDER BY slug")
+    op.execute(SPLIT_BY_MONTH)
     op.execute(
         "DO $$ BEGIN EXECUTE format('INSERT INTO audit_event (%s) SELECT %s "
         "FROM audit_event_unpartitioned', audit_event_columns(), audit_event_columns()); END $$"
@@ -402,6 +457,7 @@ def downgrade() -> None:
     op.execute("ALTER TABLE audit_event_unpartitioned RENAME TO audit_event")
     for name in (
         "audit_event_close_partition(text)",
+        "audit_event_close_partition_at(text, bigint)",
         "tenant_add_partition()",
         "audit_event_add_tenant(text)",
         "audit_event_add_range(text, bigint)",

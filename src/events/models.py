@@ -24,7 +24,7 @@ from sqlalchemy import (
     cast,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import INET, JSONB, OID, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from src.database import metadata
@@ -152,6 +152,8 @@ class EventPartition(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_event_partition_tenant", "tenant", "lower_seq"),)
 
     name: str = Field(sa_column=Column(Text, primary_key=True))
+    # The table's oid: the guards know it by that, which no rename or move changes.
+    relid: int = Field(sa_column=Column(OID, nullable=False, unique=True))
     tenant: str = Field(sa_column=Column(Text, nullable=False))
     lower_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     upper_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -14,6 +14,7 @@ are erased, since the log still serves their leaves. A run that changed
 anything is recorded in the tenant's trail as a `retention.run` event.
 """
 
+import contextlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select, text, update
@@ -70,13 +71,15 @@ async def run_tenant(
     long ago.
 
     A due monthly close of the tenant's open range commits first, on its own (it removes
-    nothing, and the tenant's writers wait while it is open); a dry run does it inside the
-    run, rolled back with it."""
-    try:
-        if not dry_run:
+    nothing, and the tenant's writers wait while it is open; if its table stays locked, the
+    run goes on without it). A dry run takes no table lock: it counts the close it would
+    make, and drops nothing."""
+    if not dry_run:
+        with contextlib.suppress(TenantBusy):
             async with session.begin():
                 if await session.scalar(_TENANT_LOCK, {"tenant": tenant}):
                     await partitions.close_if_due(session, tenant, as_of)
+    try:
         transaction = await session.begin()
         try:
             report = await _run(session, identity, tenant, as_of, dry_run, min_interval)
@@ -102,8 +105,6 @@ async def _run(
 ) -> RunReport | None:
     if not await session.scalar(_TENANT_LOCK, {"tenant": tenant}):
         return None
-    if dry_run:
-        await partitions.close_if_due(session, tenant, as_of)
     policy = await session.get(RetentionPolicy, tenant, populate_existing=True)
     if (
         min_interval is not None
@@ -143,7 +144,8 @@ async def _run(
     touched: list[int] = []
     ranges: list[partitions.Range] = []
     if policy.mode == RetentionMode.PRUNE:
-        ranges = await _prunable(session, tenant, minimum, cutoff, held)
+        would_close = await partitions.due_close(session, tenant, as_of) if dry_run else None
+        ranges = await _prunable(session, tenant, minimum, cutoff, held, would_close)
         if ranges and ranges[-1].min_index_after > minimum:
             report.min_index = ranges[-1].min_index_after
             # Every seq has its row (the chain has no gaps): the rows removed are the leaves.
@@ -155,7 +157,7 @@ async def _run(
     )
     report.erased = len(erased)
     touched += erased[:1] + erased[-1:]
-    if ranges:
+    if ranges and not dry_run:
         await _prune(session, identity, tenant, minimum, ranges)
     if touched:
         report.first_seq, report.last_seq = min(touched), max(touched)
@@ -175,10 +177,11 @@ async def _prunable(
     minimum: int,
     cutoff: datetime,
     held: ColumnElement[bool],
+    would_close: partitions.Range | None = None,
 ) -> list[partitions.Range]:
     """The closed ranges a prune removes: all of them up to the oldest leaf to keep (held or
     unexpired) and the latest checkpoint (C2SP), so the new minimum index is the last one's
-    end."""
+    end; `would_close` (a dry run's) counts as closed."""
     kept = or_(events.c.received_at >= cutoff, held)
     first_kept = await session.scalar(
         select(func.min(events.c.seq)).where(
@@ -195,7 +198,11 @@ async def _prunable(
     latest = await checkpoints.latest(session, tenant)
     signed_size = 0 if latest is None else latest.size
     # The oldest kept event is leaf `first_kept - 1`.
-    return await partitions.closed_up_to(session, tenant, min(int(first_kept) - 1, signed_size))
+    allowed = min(int(first_kept) - 1, signed_size)
+    ranges = await partitions.closed_up_to(session, tenant, allowed)
+    if would_close is not None and would_close.min_index_after <= allowed:
+        ranges.append(would_close)
+    return ranges
 
 
 async def _prune(

@@ -55,34 +55,49 @@ def month_start(moment: datetime) -> datetime:
     return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
 
-async def close_if_due(session: AsyncSession, tenant: str, as_of: datetime) -> int | None:
-    """Close the tenant's open range when it holds events received before `as_of`'s month
-    and a whole tile of them; the new range's first seq, or None. In the caller's
-    transaction, which should end soon after: the tenant's writers wait for it."""
-    open_lower = await session.scalar(
-        select(col(EventPartition.lower_seq)).where(
-            col(EventPartition.tenant) == tenant,
-            col(EventPartition.lower_seq).is_not(None),
-            col(EventPartition.upper_seq).is_(None),
+async def due_close(session: AsyncSession, tenant: str, as_of: datetime) -> Range | None:
+    """The close a run as of `as_of` makes: the tenant's open range, as it would end, when it
+    was opened before `as_of`'s month, holds events received before it, and a whole tile
+    past its start. (The bound is where the close puts it now: more events may follow.)"""
+    open_range = (
+        await session.execute(
+            select(
+                col(EventPartition.name),
+                col(EventPartition.lower_seq),
+                col(EventPartition.created_at),
+            ).where(
+                col(EventPartition.tenant) == tenant,
+                col(EventPartition.lower_seq).is_not(None),
+                col(EventPartition.upper_seq).is_(None),
+            )
         )
-    )
-    if open_lower is None:
+    ).first()
+    if open_range is None:
+        return None
+    name, lower, opened_at = open_range[0], int(open_range[1] or 0), open_range[2]
+    month = month_start(as_of)
+    if opened_at >= month:  # opened this month: by the last close, or the tenant's first
         return None
     first_received = await session.scalar(
         select(events.c.received_at)
-        .where(events.c.tenant == tenant, events.c.seq >= open_lower)
+        .where(events.c.tenant == tenant, events.c.seq >= lower)
         .order_by(events.c.seq)
         .limit(1)
     )
     head = await session.scalar(
         select(col(ChainHead.head_seq)).where(col(ChainHead.tenant) == tenant)
     )
-    if (
-        first_received is None
-        or first_received >= month_start(as_of)
-        or head is None
-        or head // TILE_LEAVES * TILE_LEAVES + 1 <= open_lower
-    ):
+    if first_received is None or first_received >= month or head is None:
+        return None
+    bound = int(head) // TILE_LEAVES * TILE_LEAVES + 1
+    return Range(name, lower, bound) if bound > lower else None
+
+
+async def close_if_due(session: AsyncSession, tenant: str, as_of: datetime) -> int | None:
+    """Close the tenant's open range if a run as of `as_of` should (`due_close`); the new
+    range's first seq, or None. In the caller's transaction, which should end soon after:
+    the tenant's writers wait for it."""
+    if await due_close(session, tenant, as_of) is None:
         return None
     return await close(session, tenant)
 

@@ -30,6 +30,7 @@ from tests.support.api_process import PEPPER, ROOT, ApiProcess
 from tests.support.events import at, event
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.keys import bearer, make_key
+from tests.support.retention import close_range
 from tests.support.tlog import TEST_LOG_SIGNING_KEY
 
 EVENTS = 130  # more than two pages of 50
@@ -68,6 +69,21 @@ def mint(http: httpx.Client, key: str, **body: Any) -> str:
     assert response.status_code == 201, response.text
     token: str = response.json()["token"]
     return token
+
+
+def close_month(database_url: str, tenant: str) -> int | None:
+    """Close the tenant's open range of events now, as the retention job does when a month
+    has ended: the next range's first seq."""
+
+    async def close() -> int | None:
+        engine = create_async_engine(to_async_url(database_url))
+        try:
+            return await close_range(engine, tenant)
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this thread
+        return thread.submit(asyncio.run, close()).result()
 
 
 def new_key(database_url: str, tenant: str | None, scopes: list[Scope]) -> str:
@@ -536,6 +552,7 @@ def pruned(served: ApiProcess, database_url: str) -> Iterator[Pruned]:
         recorded = http.post("/api/v1/audits/batch", json={"events": new})
         assert recorded.status_code == 201, recorded.text
         wait_until_signed(http, key, OLD_EVENTS + NEW_EVENTS, tenant="globex")
+        assert close_month(database_url, "globex") == 257  # a month ends: [1, 257) closes
         report = run_retention(served, "globex", moment + timedelta(days=30, seconds=1))
         # The first kept leaf is 300: the minimum index moves down to its tile, 256; the
         # expired events above it (257-300) are erased, since the log still serves them.

@@ -85,10 +85,14 @@ def test_the_partitioning_migration_keeps_every_event(database_server_url: str) 
         "tenant, seq, id, action_type, entity_type, entity_id, status, occurred_at, "
         "received_at, details, hash, prev_hash"
     )
+    # acme: 900 events, one a day for the first 300, then 600 received at once in a month
+    # of their own (so its months end at seq 300 and after it); globex: 40, all received now.
     rows = (
         "SELECT t, n, gen_random_uuid(), 'create', 'doc', 'doc_' || n, 'success', now(), "
-        "now(), jsonb_build_object('n', n), sha256(t::bytea || n::text::bytea), "
-        "sha256(t::bytea) FROM unnest(ARRAY['acme', 'globex']) AS t, generate_series(1, 40) n"
+        "CASE WHEN t = 'acme' AND n <= 300 THEN timestamptz '2026-01-01' + n * interval '1 day' "
+        "ELSE now() END, jsonb_build_object('n', n), sha256(t::bytea || n::text::bytea), "
+        "sha256(t::bytea) FROM unnest(ARRAY['acme', 'globex']) AS t, generate_series(1, 900) n "
+        "WHERE t = 'acme' OR n <= 40"
     )
 
     async def arrange() -> None:
@@ -102,7 +106,7 @@ def test_the_partitioning_migration_keeps_every_event(database_server_url: str) 
         finally:
             await engine.dispose()
 
-    async def inspect() -> tuple[list[tuple[str, int]], int, bool]:
+    async def inspect() -> tuple[list[tuple[str, int]], list[tuple[str, int, int | None]], bool]:
         engine = create_async_engine(to_async_url(url))
         try:
             async with engine.connect() as connection:
@@ -115,16 +119,15 @@ def test_the_partitioning_migration_keeps_every_event(database_server_url: str) 
                         )
                     )
                 ]
-                ranges = int(
-                    (
-                        await connection.execute(
-                            text(
-                                "SELECT count(*) FROM audit_event_partition "
-                                "WHERE lower_seq = 1 AND upper_seq IS NULL"
-                            )
+                ranges = [
+                    (str(tenant), int(lower), None if upper is None else int(upper))
+                    for tenant, lower, upper in await connection.execute(
+                        text(
+                            "SELECT tenant, lower_seq, upper_seq FROM audit_event_partition "
+                            "WHERE lower_seq IS NOT NULL ORDER BY tenant, lower_seq"
                         )
-                    ).scalar_one()
-                )
+                    )
+                ]
                 await connection.rollback()
                 refused = False
                 try:  # the primary key still holds, across the rewrite
@@ -143,9 +146,12 @@ def test_the_partitioning_migration_keeps_every_event(database_server_url: str) 
         asyncio.run(arrange())
         upgrade_to_head(url)
         placed, ranges, refused = asyncio.run(inspect())
-        assert [count for _, count in placed] == [40, 40]
-        assert all(re.fullmatch(r"audit_event_[0-9a-f]{16}_1", table) for table, _ in placed)
-        assert ranges == 2
+        # acme's months, January to October 2026 (an event a day), end below seq 256 until
+        # September's and October's, which end past it: one closed range, [1, 257); December
+        # (the last, 600 events) stays open.
+        assert ranges == [("acme", 1, 257), ("acme", 257, None), ("globex", 1, None)]
+        assert sum(count for _, count in placed) == 940
+        assert all(re.fullmatch(r"audit_event_[0-9a-f]{16}_(1|257)", table) for table, _ in placed)
         assert refused
         downgrade_to_base(url)
     finally:

@@ -3,6 +3,7 @@ runs), what the database itself refuses, and every remaining proof still verifyi
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from src.auth.constants import Scope
 from src.config import Settings
@@ -419,8 +420,9 @@ class TestPrune:
         old = await record(client, acme, 600)
         moment = now()
         await sign_now(engine, settings)
+        # As of a month later: the dry run counts the close a run would make ([1, 513)).
         report = await run_retention(
-            engine, settings, "acme", as_of=days_after(moment, 30), dry_run=True
+            engine, settings, "acme", as_of=days_after(moment, 31), dry_run=True
         )
         assert report.dry_run is True
         assert (report.pruned, report.min_index, report.erased) == (512, 512, 88)
@@ -429,6 +431,9 @@ class TestPrune:
         )
         assert [json.loads(line) for line in exported.text.splitlines()] == old
         assert {await status_of(client, acme, item["id"]) for item in old[::37]} == {200}
+        assert [(lower, upper) for _, lower, upper, _ in await ranges_of(engine, "acme")] == [
+            (1, None)
+        ]
         key = (await client.get(api_path("get_key", tenant="acme"), headers=acme)).json()
         assert key["min_index"] == 0
         assert key["prune_anchor"] is None
@@ -468,6 +473,7 @@ class TestPrune:
         await record(client, acme, 520)
         moment = now()
         await record(client, acme, 5)
+        await close_range(engine, "acme")  # [1, 513)
         await sign_now(engine, settings)
         await run_retention(engine, settings, "acme", as_of=days_after(moment, 30))
         await sign_now(engine, settings)
@@ -598,10 +604,19 @@ class TestWorker:
         admin: dict[str, str],
         acme: dict[str, str],
         globex: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         await set_policy(client, admin, ERASE)
         await record(client, acme, 3)
         await record(client, globex, 3)  # no policy: visited for its months only
+        visited: list[str] = []
+        close_if_due = partitions.close_if_due
+
+        async def seen(session: AsyncSession, tenant: str, as_of: datetime) -> int | None:
+            visited.append(tenant)
+            return await close_if_due(session, tenant, as_of)
+
+        monkeypatch.setattr(partitions, "close_if_due", seen)
         worker = RetentionWorker(create_sessionmaker(engine), log_identity(settings), interval=3600)
         last_run = "SELECT last_run_at FROM retention_policy WHERE tenant = 'acme'"
         await worker.run_once()
@@ -609,9 +624,8 @@ class TestWorker:
         assert first is not None
         await worker.run_once()  # within the interval: acme's run is not due again
         assert await scalar(engine, last_run) == first
-        assert [(lower, upper) for _, lower, upper, _ in await ranges_of(engine, "globex")] == [
-            (1, None)
-        ]
+        # Both tenants visited each round (for their months), the one without a policy too.
+        assert visited == ["acme", "globex"] * 2
 
 
 class TestDatabaseGuard:
@@ -643,11 +657,12 @@ class TestDatabaseGuard:
         holding, open_range = ranges[1][0], ranges[2][0]
         tenant_table = await scalar(engine, "SELECT audit_event_tenant_table('acme')")
 
-        async def execute(statement: str, *, prune: bool = False) -> None:
+        async def execute(statement: str, *, prune: bool = False, flag: str = "") -> None:
             async with engine.begin() as connection:
-                if prune:
+                for name in ["prune"] * prune + [flag] * bool(flag):
                     await connection.execute(
-                        text("SELECT set_config('trailmark.prune', 'on', true)")
+                        text("SELECT set_config(:name, 'on', true)"),
+                        {"name": f"trailmark.{name}"},
                     )
                 await connection.execute(text(statement))
 
@@ -674,10 +689,23 @@ class TestDatabaseGuard:
                 await execute(statement, prune=True)
         with pytest.raises(DBAPIError, match="may not be detached"):
             await execute(f'ALTER TABLE "{tenant_table}" DETACH PARTITION "{holding}"')
+        with pytest.raises(DBAPIError, match="may not be detached"):  # the close's flag lets
+            await execute(  # only the open range be detached
+                f'ALTER TABLE "{tenant_table}" DETACH PARTITION "{holding}"', flag="partition"
+            )
+        # A renamed range is still the registry's (by oid), and guarded as before.
+        await execute(f'ALTER TABLE "{holding}" RENAME TO renamed_range')
+        with pytest.raises(DBAPIError, match="legal hold"):
+            await execute("DROP TABLE renamed_range", prune=True)
+        await execute(f'ALTER TABLE renamed_range RENAME TO "{holding}"')
         # The registry the guard reads: only closes and drops, once each.
         for statement in (
             f"UPDATE audit_event_partition SET upper_seq = 1025 WHERE name = '{holding}'",
             f"UPDATE audit_event_partition SET dropped_at = NULL WHERE name = '{ranges[0][0]}'",
+            # marking a live range dropped (the drop guard would skip it), or closing the
+            # open one, behind the job's back
+            f"UPDATE audit_event_partition SET dropped_at = now() WHERE name = '{holding}'",
+            f"UPDATE audit_event_partition SET upper_seq = 769 WHERE name = '{open_range}'",
             "DELETE FROM audit_event_partition",
         ):
             with pytest.raises(DBAPIError, match="registry"):

@@ -53,7 +53,7 @@ from tests.support.events import event
 from tests.support.keys import bearer, make_key
 from tests.support.paths import api_path
 from tests.support.problems import assert_problem
-from tests.support.retention import days_after, now, run_retention
+from tests.support.retention import close_range, days_after, now, run_retention
 from tests.support.tlog import TEST_LOG_SIGNING_KEY, sign_now
 
 pytestmark = pytest.mark.slow  # it starts a server process and builds a Go program
@@ -545,6 +545,8 @@ def prune_log(
     before = {item["id"]: proof(http, item, 700) for item in (first, kept[0], kept[-1])}
     before_prune = sorted(item["size"] for item in signed_checkpoints(http, PRUNED_TENANT))
 
+    # A month ends ([1, 513) closes), then the run, as of 30 days after `moment`.
+    assert in_database(database_url, lambda engine: close_range(engine, PRUNED_TENANT)) == 513
     report = in_database(
         database_url,
         lambda engine: run_retention(engine, settings, PRUNED_TENANT, as_of=days_after(moment, 30)),
