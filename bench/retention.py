@@ -24,19 +24,22 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy import and_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench import data, load
 from bench.log import wait_integrated
 from bench.run import _admin_key
 from bench.server import ROOT, Api, Database
 from src.audits import service as audits_service
+from src.config import Settings
 from src.database import create_engine, create_sessionmaker
 from src.devdb import connect as connect_database
 from src.events.models import events
@@ -108,18 +111,23 @@ async def _measured(connection: asyncpg.Connection, remove: Any, *, rows_of: str
     }
 
 
-async def _prune(url: str, signing_key: str, tenant: str, as_of: datetime) -> dict[str, Any]:
-    """One retention run of `tenant`, as the job runs it."""
-    from src.config import Settings
-
+@asynccontextmanager
+async def _session(url: str) -> AsyncIterator[tuple[AsyncSession, Settings]]:
+    """A session on an engine of its own (the job's and the erasures' own connection)."""
     settings = Settings(_env_file=None, database_url=url, environment="test")
     engine = create_engine(settings)
-    identity = LogIdentity(origin_prefix=settings.log_origin, key=parse_seed(signing_key))
     try:
         async with create_sessionmaker(engine)() as session:
-            report = await job.run_tenant(session, identity, tenant, as_of=as_of)
+            yield session, settings
     finally:
         await engine.dispose()
+
+
+async def _prune(url: str, signing_key: str, tenant: str, as_of: datetime) -> dict[str, Any]:
+    """One retention run of `tenant`, as the job runs it."""
+    async with _session(url) as (session, settings):
+        identity = LogIdentity(origin_prefix=settings.log_origin, key=parse_seed(signing_key))
+        report = await job.run_tenant(session, identity, tenant, as_of=as_of)
     assert report is not None
     return {"pruned": report.pruned, "erased": report.erased, "min_index": report.min_index}
 
@@ -138,19 +146,10 @@ async def _plain_delete(
 async def _erase_same(url: str, tenant: str, min_index: int, cutoff: datetime) -> dict[str, Any]:
     """Erase, as the prune erases, the expired events above `min_index` of an identical
     tenant: the share of the prune's WAL that is its erasures, not its drop."""
-    from src.config import Settings
-
-    settings = Settings(_env_file=None, database_url=url, environment="test")
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            erased = await audits_service.erase_matching(
-                session,
-                tenant,
-                and_(events.c.seq > min_index, events.c.received_at < cutoff),
-            )
-    finally:
-        await engine.dispose()
+    async with _session(url) as (session, _), session.begin():
+        erased = await audits_service.erase_matching(
+            session, tenant, and_(events.c.seq > min_index, events.c.received_at < cutoff)
+        )
     return {"erased": len(erased)}
 
 

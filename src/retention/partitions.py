@@ -25,6 +25,7 @@ from sqlmodel import col
 
 from src.events.models import ChainHead, EventPartition, events
 from src.retention.exceptions import TenantBusy
+from src.verifier.anchor import TILE_LEAVES
 
 LOCK_WAIT = "500ms"
 _LOCK_WAIT = text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
@@ -32,7 +33,6 @@ _DEFAULT_LOCK_WAIT = text("SET LOCAL lock_timeout TO DEFAULT")
 _CLOSE = text("SELECT audit_event_close_partition(:tenant)")
 _TENANT_TABLE = text("SELECT audit_event_tenant_table(:tenant)")
 _PRUNING = text("SELECT set_config('trailmark.prune', :on, true)")
-TILE_LEAVES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,6 @@ async def close(session: AsyncSession, tenant: str) -> int | None:
     range's first seq, or None when it holds less than a tile past its start."""
     await lock_tenant_table(session, tenant)
     bound = await session.scalar(_CLOSE, {"tenant": tenant})
-    await session.execute(_DEFAULT_LOCK_WAIT)
     return None if bound is None else int(bound)
 
 
@@ -130,9 +129,9 @@ async def closed_up_to(session: AsyncSession, tenant: str, min_index: int) -> li
 
 
 async def lock_tenant_table(session: AsyncSession, tenant: str) -> None:
-    """The chain head, then (waiting at most `LOCK_WAIT`) the tenant's events table; held to
-    the end of the transaction (`lock_timeout` stays `LOCK_WAIT` until the caller resets it
-    with the next step)."""
+    """The chain head, then (waiting at most `LOCK_WAIT`) the tenant's events table; both held
+    to the end of the transaction, whose later statements wait as long as they normally do
+    (they need no lock the table's does not cover)."""
     await session.execute(
         select(col(ChainHead.tenant)).where(col(ChainHead.tenant) == tenant).with_for_update()
     )
@@ -145,13 +144,13 @@ async def lock_tenant_table(session: AsyncSession, tenant: str) -> None:
         if isinstance(driver_error, LockNotAvailableError):
             raise TenantBusy(tenant) from error
         raise
+    await session.execute(_DEFAULT_LOCK_WAIT)
 
 
 async def drop(session: AsyncSession, tenant: str, ranges: list[Range]) -> None:
     """Drop the ranges, under the signed anchor the caller has recorded: the database's drop
     guard checks the anchor, the holds and the flag this sets, whoever asks."""
     await lock_tenant_table(session, tenant)
-    await session.execute(_DEFAULT_LOCK_WAIT)
     await session.execute(_PRUNING, {"on": "on"})
     for pruned in ranges:
         await session.execute(text(f'DROP TABLE "{pruned.name}"'))

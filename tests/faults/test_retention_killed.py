@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from src.auth.constants import Scope
 from src.config import to_async_url
 from src.devdb import connect
-from src.retention.partitions import TILE_LEAVES
+from src.verifier.anchor import TILE_LEAVES
 from tests.support.api_process import PEPPER, ApiProcess
 from tests.support.cluster import Cluster
 from tests.support.events import event
